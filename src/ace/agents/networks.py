@@ -1,0 +1,75 @@
+"""Actor and critic networks as in the official ACE code (pranz24-style SAC networks)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+TANH_EPS = 1e-6
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def hidden_layers(in_dim: int, width: int, depth: int) -> nn.Sequential:
+    """``depth`` linear layers of ``width``: ELU after the first, ReLU after the others (official code)."""
+    if depth < 1 or width < 1:
+        raise ValueError(f"network needs depth >= 1 and width >= 1, got depth={depth}, width={width}")
+    layers: list[nn.Module] = [nn.Linear(in_dim, width), nn.ELU()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def xavier_init_(module: nn.Module) -> None:
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight, gain=1.0)
+            nn.init.zeros_(layer.bias)
+
+
+class GaussianPolicy(nn.Module):
+    """Tanh-squashed diagonal Gaussian policy that returns per-dimension log-probabilities."""
+
+    def __init__(self, obs_dim: int, action_dim: int, width: int, depth: int,
+                 action_low: torch.Tensor, action_high: torch.Tensor):
+        super().__init__()
+        self.trunk = hidden_layers(obs_dim, width, depth)
+        self.mean = nn.Linear(width, action_dim)
+        self.log_std = nn.Linear(width, action_dim)
+        xavier_init_(self)
+        self.register_buffer("action_scale", ((action_high - action_low) / 2.0).float())
+        self.register_buffer("action_bias", ((action_high + action_low) / 2.0).float())
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs)
+        return self.mean(h), self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised action and its per-dimension log-prob ``log pi_i(a_i|s)`` (tanh-corrected)."""
+        mean, log_std = self(obs)
+        noise = torch.randn_like(mean)
+        u = mean + noise * log_std.exp()
+        squashed = torch.tanh(u)
+        gaussian_logp = -0.5 * noise.pow(2) - log_std - _HALF_LOG_2PI
+        logp = gaussian_logp - torch.log(self.action_scale * (1.0 - squashed.pow(2)) + TANH_EPS)
+        return squashed * self.action_scale + self.action_bias, logp
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        mean, _ = self(obs)
+        return torch.tanh(mean) * self.action_scale + self.action_bias
+
+
+class TwinQ(nn.Module):
+    """Two independent Q heads on ``[s, a]``."""
+
+    def __init__(self, obs_dim: int, action_dim: int, width: int, depth: int):
+        super().__init__()
+        self.q1 = nn.Sequential(hidden_layers(obs_dim + action_dim, width, depth), nn.Linear(width, 1))
+        self.q2 = nn.Sequential(hidden_layers(obs_dim + action_dim, width, depth), nn.Linear(width, 1))
+        xavier_init_(self)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([obs, action], dim=-1)
+        return self.q1(x), self.q2(x)

@@ -1,0 +1,78 @@
+"""Preallocated ring buffers: the replay buffer and ACE's causal window share one implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RingBuffer:
+    """Fixed-capacity FIFO of named float32 fields, stored as preallocated arrays.
+
+    The replay buffer samples uniformly from it; the causal window reads it back in chronological
+    order. Writing wraps around, overwriting the oldest row.
+    """
+
+    def __init__(self, capacity: int, shapes: dict[str, tuple[int, ...]]):
+        if capacity <= 0:
+            raise ValueError(f"buffer capacity must be positive, got {capacity}")
+        self.capacity = int(capacity)
+        self.data = {k: np.zeros((self.capacity, *s), dtype=np.float32) for k, s in shapes.items()}
+        self.pos = 0  # next row to write
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def full(self) -> bool:
+        return self.size == self.capacity
+
+    def add(self, **row: np.ndarray | float) -> None:
+        if row.keys() != self.data.keys():
+            raise KeyError(f"expected fields {sorted(self.data)}, got {sorted(row)}")
+        for k, v in row.items():
+            self.data[k][self.pos] = v
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Uniform sample with replacement from the stored rows."""
+        if self.size == 0:
+            raise RuntimeError("cannot sample from an empty buffer")
+        idx = rng.integers(0, self.size, size=batch_size)
+        return {k: v[idx] for k, v in self.data.items()}
+
+    def chronological(self) -> dict[str, np.ndarray]:
+        """All stored rows, oldest first (a copy)."""
+        if self.size < self.capacity:
+            return {k: v[: self.size].copy() for k, v in self.data.items()}
+        order = np.r_[self.pos : self.capacity, 0 : self.pos]
+        return {k: v[order] for k, v in self.data.items()}
+
+    def state_dict(self) -> dict:
+        return {
+            "capacity": self.capacity,
+            "pos": self.pos,
+            "size": self.size,
+            "data": {k: v[: self.size].copy() for k, v in self.data.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"checkpoint buffer capacity {state['capacity']} != configured {self.capacity}")
+        self.pos, self.size = int(state["pos"]), int(state["size"])
+        for k, v in state["data"].items():
+            self.data[k][: self.size] = v
+
+
+def replay_buffer(capacity: int, obs_dim: int, action_dim: int) -> RingBuffer:
+    """Transitions ``(s, a, r, s', mask)``; mask is 0 only on true termination, never on a time limit."""
+    return RingBuffer(
+        capacity,
+        {"obs": (obs_dim,), "action": (action_dim,), "reward": (1,), "next_obs": (obs_dim,), "mask": (1,)},
+    )
+
+
+def causal_window(capacity: int, obs_dim: int, action_dim: int) -> RingBuffer:
+    """The N_c most recent ``(s, a, r)`` that DirectLiNGAM is fitted on."""
+    return RingBuffer(capacity, {"obs": (obs_dim,), "action": (action_dim,), "reward": (1,)})

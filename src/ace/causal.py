@@ -1,0 +1,89 @@
+"""Action->reward causal weights: the part of ACE that decides which action dimensions matter.
+
+ACE fits DirectLiNGAM on the last N_c transitions' ``[state, action, reward]`` and reads the reward
+row of the adjacency matrix: ``B[r, a_i]`` is the direct causal effect of action dimension i on the
+reward given the state. The official code turns the signed coefficients into weights with
+``softmax(b) * |A|`` so that the weights sum to |A| and all-ones recovers SAC exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+#: Columns whose standard deviation is below this carry no information for a linear SEM.
+CONSTANT_STD = 1e-12
+
+
+def softmax_weights(coefficients: np.ndarray) -> np.ndarray:
+    """``softmax(b) * len(b)``: positive weights summing to the number of action dimensions."""
+    b = np.asarray(coefficients, dtype=np.float64)
+    z = np.exp(b - b.max())
+    return z / z.sum() * b.size
+
+
+def reward_action_coefficients(
+    states: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    drop_constant_columns: bool = True,
+) -> np.ndarray:
+    """Signed DirectLiNGAM coefficients of each action dimension in the reward's equation.
+
+    Constant columns (zero-padded Meta-World observation slots, an action never varied, a sparse
+    reward that never fired) make the pwling measure divide by a zero standard deviation, which
+    silently collapses the causal order to the column order in the official code. A constant column
+    cannot cause anything in a linear SEM, so by default it is left out of the fit and its
+    coefficient is 0 (``drop_constant_columns=False`` keeps the official behaviour).
+    """
+    import lingam
+
+    states = _as_2d(states, "states")
+    actions = _as_2d(actions, "actions")
+    rewards = np.asarray(rewards, dtype=np.float64).reshape(-1, 1)
+    n = states.shape[0]
+    if actions.shape[0] != n or rewards.shape[0] != n:
+        raise ValueError(
+            f"states, actions and rewards need the same number of rows, got "
+            f"{states.shape[0]}, {actions.shape[0]} and {rewards.shape[0]}"
+        )
+    n_state, n_action = states.shape[1], actions.shape[1]
+    data = np.hstack([states, actions, rewards])
+    if n < 3:
+        raise ValueError(f"DirectLiNGAM needs at least 3 samples, got {n}")
+
+    keep = np.ones(data.shape[1], dtype=bool)
+    if drop_constant_columns:
+        keep = data.std(axis=0) > CONSTANT_STD
+        if not keep[-1] or not keep[n_state : n_state + n_action].any():
+            # A constant reward has no causes; no varying action can be one.
+            return np.zeros(n_action)
+
+    model = lingam.DirectLiNGAM()
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        model.fit(data[:, keep])
+    adjacency = np.zeros((data.shape[1], data.shape[1]))
+    adjacency[np.ix_(keep, keep)] = model.adjacency_matrix_
+    coefficients = adjacency[-1, n_state : n_state + n_action]
+    return np.nan_to_num(coefficients, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def action_reward_weights(
+    states: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    drop_constant_columns: bool = True,
+) -> np.ndarray:
+    """ACE's causal weights, shape ``(|A|,)``, positive and summing to ``|A|``."""
+    return softmax_weights(reward_action_coefficients(states, actions, rewards, drop_constant_columns))
+
+
+def _as_2d(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples x dims), got shape {x.shape}")
+    return x

@@ -1,0 +1,76 @@
+"""Checks on a composed config, so bad input stops the run before any training with one clear message."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from ace.agents.ace import RESET_MODES, RESET_RULES
+from ace.envs.factory import REWARD_TYPES, check_task
+from ace.logger import PROGRESS_MODES, WANDB_MODES
+
+POSITIVE_INTS = (
+    "train.total_steps", "train.replay_size", "train.updates_per_step", "eval.every", "eval.episodes",
+    "checkpoint.every", "log.every", "threads", "env.episode_length", "agent.width", "agent.depth",
+    "agent.batch_size", "agent.update_interval", "agent.causal.interval", "agent.causal.window",
+    "agent.reset.interval",
+)
+NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates")
+AGENT_NAMES = ("ace", "sac")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key, the value and what is valid."""
+
+
+def _get(cfg: DictConfig, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _choice(cfg: DictConfig, key: str, valid: tuple[str, ...]) -> None:
+    value = _get(cfg, key)
+    if value not in valid:
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ``ConfigError`` on the first impossible value."""
+    for key in POSITIVE_INTS:
+        v = _get(cfg, key)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{key}={v!r} must be a positive integer")
+    for key in NON_NEGATIVE_INTS:
+        v = _get(cfg, key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ConfigError(f"{key}={v!r} must be a non-negative integer")
+    if cfg.agent.batch_size > cfg.train.replay_size:
+        raise ConfigError(
+            f"agent.batch_size={cfg.agent.batch_size} is larger than the replay buffer "
+            f"(train.replay_size={cfg.train.replay_size}); lower the batch or raise the capacity"
+        )
+    if cfg.agent.causal.enabled and cfg.agent.causal.window < 3:
+        raise ConfigError(f"agent.causal.window={cfg.agent.causal.window} must be at least 3 samples")
+    for key, lo, hi in (("agent.gamma", 0.0, 1.0), ("agent.tau", 0.0, 1.0), ("agent.lr", 0.0, 1.0),
+                        ("agent.reset.factor_min", 0.0, 1.0), ("agent.reset.factor_max", 0.0, 1.0),
+                        ("agent.reset.eta_max", 0.0, 1.0), ("agent.reset.tau", 0.0, 1.0)):
+        v = _get(cfg, key)
+        if not lo <= v <= hi:
+            raise ConfigError(f"{key}={v!r} must lie in [{lo}, {hi}]")
+    if cfg.agent.reset.factor_min > cfg.agent.reset.factor_max:
+        raise ConfigError(f"agent.reset.factor_min={cfg.agent.reset.factor_min} exceeds "
+                          f"agent.reset.factor_max={cfg.agent.reset.factor_max}")
+    _choice(cfg, "agent.name", AGENT_NAMES)
+    _choice(cfg, "agent.reset.mode", RESET_MODES)
+    _choice(cfg, "agent.reset.rule", RESET_RULES)
+    _choice(cfg, "env.reward", REWARD_TYPES)
+    _choice(cfg, "wandb.mode", WANDB_MODES)
+    _choice(cfg, "log.progress", PROGRESS_MODES)
+    device = str(cfg.device)
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, cuda:N")
+    try:
+        check_task(cfg.env.domain, cfg.env.task)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None

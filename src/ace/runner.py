@@ -1,0 +1,259 @@
+"""The shared training loop: one runner for every agent, task and ablation.
+
+The runner owns the schedule (random start steps, when to update, evaluate, compute causal
+weights, log and checkpoint); the agent only acts and updates. A run folder that already holds a
+checkpoint is resumed; a finished one is not run again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ace.agents import ACEAgent
+from ace.buffer import RingBuffer, causal_window, replay_buffer
+from ace.causal import action_reward_weights
+from ace.checkpoint import load_checkpoint, save_checkpoint
+from ace.config import validate
+from ace.envs import make_env
+from ace.files import atomic_write_text
+from ace.logger import RunLogger
+from ace.record import write_record
+
+log = logging.getLogger("ace")
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share an RNG stream with training ones
+DONE_FILE = "final.json"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} requested but CUDA is not available; use device=cpu or auto")
+    return device
+
+
+def evaluate(agent: ACEAgent, env: gym.Env, episodes: int) -> tuple[float, float]:
+    """Mean return and success rate of deterministic episodes (success: at any step of the episode)."""
+    returns, successes = [], []
+    for _ in range(episodes):
+        obs, _ = env.reset()
+        done, ep_return, success = False, 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
+            ep_return += float(reward)
+            success |= bool(info.get("success", 0.0))
+            done = terminated or truncated
+        returns.append(ep_return)
+        successes.append(float(success))
+    return float(np.mean(returns)), float(np.mean(successes))
+
+
+class Trainer:
+    """Everything one run needs, built from the config, plus the loop."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
+        validate(cfg)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+
+        self.env = make_env(cfg.env, cfg.seed)
+        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_SEED_OFFSET)
+        self.eval_env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
+        obs_dim = self.env.observation_space.shape[0]
+        space = self.env.action_space
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"ACE needs a continuous (Box) action space, got {space}")
+        self.action_dim = space.shape[0]
+        self.agent = ACEAgent(obs_dim, self.action_dim, space.low, space.high, cfg.agent, self.device)
+        self.replay = replay_buffer(cfg.train.replay_size, obs_dim, self.action_dim)
+        causal = cfg.agent.causal
+        self.window: RingBuffer | None = (
+            causal_window(causal.window, obs_dim, self.action_dim) if causal.enabled else None
+        )
+        self.rng = np.random.default_rng(cfg.seed)
+        self.step = 0
+        self.episodes = 0
+
+        self._check_same_config()
+        state = load_checkpoint(self.ckpt_dir)
+        if state is not None:
+            self._restore(state)
+        self.logger = RunLogger(
+            self.run_dir, self.action_dim, cfg.train.total_steps,
+            OmegaConf.to_container(cfg, resolve=True), cfg.wandb, cfg.log.progress, start_step=self.step,
+        )
+        if state is not None:
+            self.logger.drop_rows_after(self.step)
+            log.info("resumed from %s at step %d", self.ckpt_dir, self.step)
+        write_record(self.run_dir, overrides or [], self.device)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def _check_same_config(self) -> None:
+        """Refuse to resume a folder that holds a run of a different config (nothing is overwritten)."""
+        path = self.run_dir / "config.yaml"
+        current = OmegaConf.to_yaml(self.cfg, resolve=True)
+        if path.exists() and (self.ckpt_dir / "last.pt").exists():
+            saved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+            now = OmegaConf.to_container(self.cfg, resolve=True)
+            skip = {"wandb", "log", "device", "threads"}  # may change between launches
+            diff = sorted(k for k in set(saved) | set(now) if k not in skip and saved.get(k) != now.get(k))
+            if diff:
+                raise RuntimeError(
+                    f"{self.run_dir} already holds a run with a different config (differs in: {', '.join(diff)}). "
+                    "Set experiment=<name> (or hydra.run.dir) to start a separate run."
+                )
+        atomic_write_text(path, current)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "episodes": self.episodes,
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
+            "window": self.window.state_dict() if self.window is not None else None,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "buffer": self.rng.bit_generator.state,
+                "action_space": self.env.action_space.np_random.bit_generator.state,
+            },
+            "last_eval": self.logger.last_eval,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.step, self.episodes = int(state["step"]), int(state["episodes"])
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+        if self.window is not None and state["window"] is not None:
+            self.window.load_state_dict(state["window"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.rng.bit_generator.state = rng["buffer"]
+        self.env.action_space.np_random.bit_generator.state = rng["action_space"]
+        self._resumed_eval = state.get("last_eval")
+
+    def save(self) -> None:
+        save_checkpoint(self.ckpt_dir, self.state_dict())
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> dict[str, Any]:
+        cfg, tc = self.cfg, self.cfg.train
+        if getattr(self, "_resumed_eval", None):
+            self.logger.last_eval = tuple(self._resumed_eval)
+        # The env's own state is not checkpointed: a resumed run starts a fresh episode.
+        obs, _ = self.env.reset(seed=cfg.seed + self.step)
+        ep_return, acc = 0.0, defaultdict(list)
+        # A bar is redrawn often; plain lines (files, SLURM logs) only every log.every steps.
+        progress_every = max(1, tc.total_steps // 500) if self.logger.has_bar else cfg.log.every
+        try:
+            while self.step < tc.total_steps:
+                if self.step < tc.start_steps:
+                    action = self.env.action_space.sample()
+                else:
+                    action = self.agent.act(obs)
+                next_obs, reward, terminated, truncated, _ = self.env.step(action)
+                # Only true termination cuts the bootstrap; a time limit does not.
+                self.replay.add(obs=obs, action=action, reward=reward, next_obs=next_obs,
+                                mask=0.0 if terminated else 1.0)
+                if self.window is not None:
+                    self.window.add(obs=obs, action=action, reward=reward)
+                self.step += 1
+                ep_return += float(reward)
+                obs = next_obs
+                if terminated or truncated:
+                    obs, _ = self.env.reset()
+                    self.episodes += 1
+                    acc["episode_return"].append(ep_return)
+                    ep_return = 0.0
+
+                self._maybe_update_causal_weights()
+                if len(self.replay) > tc.learning_starts:
+                    for _ in range(tc.updates_per_step):
+                        for k, v in self.agent.update(self.replay.sample(cfg.agent.batch_size, self.rng)).items():
+                            acc[k].append(v)
+                        if self.agent.last_reset is not None:
+                            self.logger.log_reset(self.step, self.agent.last_reset)
+                            self.agent.last_reset = None
+
+                if self.step % cfg.eval.every == 0 or self.step == tc.total_steps:
+                    mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes)
+                    self.logger.log_eval(self.step, mean_return, success, self.episodes)
+                if self.step % cfg.log.every == 0 and "critic_loss" in acc:
+                    self._log_train(acc)
+                    acc = defaultdict(list)
+                if self.step % cfg.checkpoint.every == 0 or self.step == tc.total_steps:
+                    self.save()
+                if self.step % progress_every == 0 or self.step == tc.total_steps:
+                    self.logger.progress(self.step)
+        finally:
+            self.logger.close()
+        return self._finish()
+
+    def _maybe_update_causal_weights(self) -> None:
+        c = self.cfg.agent.causal
+        if self.window is None or self.step % c.interval != 0 or not self.window.full:
+            return
+        t0 = time.time()
+        data = self.window.chronological()
+        weights = action_reward_weights(data["obs"], data["action"], data["reward"],
+                                        drop_constant_columns=c.drop_constant_columns)
+        self.agent.set_causal_weights(weights)
+        self.logger.log_causal(self.step, weights, time.time() - t0)
+
+    def _log_train(self, acc: dict[str, list[float]]) -> None:
+        row = {k: float(np.mean(v)) for k, v in acc.items()}
+        row["updates"] = self.agent.updates
+        row["episodes"] = self.episodes
+        if self.agent.updates >= self.cfg.agent.update_interval:
+            row["dormancy"] = self.agent.dormancy()
+        self.logger.log_train(self.step, row)
+
+    def _finish(self) -> dict[str, Any]:
+        ret, success = self.logger.last_eval or (float("nan"), float("nan"))
+        summary = {"step": self.step, "return": ret, "success": success, "run_dir": str(self.run_dir.resolve())}
+        atomic_write_text(self.run_dir / DONE_FILE, json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Train (or resume, or report an already finished) run in ``run_dir``."""
+    done = Path(run_dir) / DONE_FILE
+    if done.exists() and (Path(run_dir) / "checkpoints" / "last.pt").exists():
+        summary = json.loads(done.read_text())
+        if summary.get("step") == cfg.train.total_steps:
+            log.info("run already finished (%s); not running it again", done)
+            return summary
+    return Trainer(cfg, run_dir, overrides).run()

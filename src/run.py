@@ -1,0 +1,49 @@
+"""Train ACE (or SAC, or an ablation) on one task: ``python src/run.py env=metaworld/reach seed=1..5 -m``.
+
+See README.md for the config groups and keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent
+CONF_DIR = SRC.parent / "conf"
+sys.path.insert(0, str(SRC))
+
+from ace.cli import ChoiceError, preprocess  # noqa: E402
+
+try:
+    sys.argv = [sys.argv[0], *preprocess(sys.argv[1:], CONF_DIR)]
+except ChoiceError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+log = logging.getLogger("ace")
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    from ace.config import ConfigError
+    from ace.runner import train
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        summary = train(cfg, run_dir, list(hc.overrides.task))
+    except ConfigError as e:
+        print(f"error: invalid config: {e}", file=sys.stderr)
+        sys.exit(2)
+    log.info("run folder: %s (final eval return %.2f, success %.2f)",
+             summary["run_dir"], summary["return"], summary["success"])
+    return summary["success"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from ace.buffer import RingBuffer, causal_window, replay_buffer
+
+
+def test_wraps_around_and_keeps_chronological_order():
+    buf = causal_window(4, obs_dim=2, action_dim=1)
+    for i in range(6):
+        buf.add(obs=[i, i], action=[i], reward=i)
+    assert len(buf) == 4 and buf.full
+    rows = buf.chronological()
+    np.testing.assert_array_equal(rows["reward"][:, 0], [2, 3, 4, 5])
+    np.testing.assert_array_equal(rows["obs"][:, 0], [2, 3, 4, 5])
+    assert buf.data["reward"].dtype == np.float32
+
+
+def test_partial_buffer_reads_only_written_rows():
+    buf = causal_window(5, 1, 1)
+    buf.add(obs=[1], action=[2], reward=3)
+    assert not buf.full
+    assert buf.chronological()["reward"].shape == (1, 1)
+
+
+def test_sample_shapes_and_only_stored_rows():
+    buf = replay_buffer(100, obs_dim=3, action_dim=2)
+    for i in range(10):
+        buf.add(obs=np.full(3, i), action=np.zeros(2), reward=i, next_obs=np.zeros(3), mask=1.0)
+    batch = buf.sample(64, np.random.default_rng(0))
+    assert batch["obs"].shape == (64, 3) and batch["reward"].shape == (64, 1)
+    assert set(batch["reward"][:, 0]) <= set(range(10))
+    np.testing.assert_array_equal(batch["obs"][:, 0], batch["reward"][:, 0])
+
+
+def test_state_dict_roundtrip_after_wrap():
+    buf = causal_window(3, 1, 1)
+    for i in range(5):
+        buf.add(obs=[i], action=[i], reward=i)
+    other = causal_window(3, 1, 1)
+    other.load_state_dict(buf.state_dict())
+    np.testing.assert_array_equal(other.chronological()["reward"], buf.chronological()["reward"])
+    assert other.pos == buf.pos
+
+
+def test_rejects_bad_capacity_and_fields():
+    with pytest.raises(ValueError, match="capacity"):
+        RingBuffer(0, {"x": (1,)})
+    buf = causal_window(3, 1, 1)
+    with pytest.raises(KeyError):
+        buf.add(obs=[0], action=[0])

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from ace.causal import action_reward_weights, reward_action_coefficients, softmax_weights
+
+
+def lingam_data(n=3000, seed=0):
+    """Linear non-Gaussian SEM: s -> a -> r with known direct effects a0: +1.5, a1: 0, a2: -1.0."""
+    rng = np.random.default_rng(seed)
+    s = rng.uniform(-1, 1, (n, 3))
+    a = np.empty((n, 3))
+    a[:, 0] = 0.5 * s[:, 0] + rng.uniform(-1, 1, n)
+    a[:, 1] = rng.uniform(-1, 1, n)
+    a[:, 2] = -0.3 * s[:, 1] + rng.uniform(-1, 1, n)
+    r = 1.5 * a[:, 0] - 1.0 * a[:, 2] + 0.8 * s[:, 2] + 0.2 * rng.uniform(-1, 1, n)
+    return s, a, r
+
+
+def test_recovers_known_action_effects():
+    s, a, r = lingam_data()
+    b = reward_action_coefficients(s, a, r)
+    np.testing.assert_allclose(b, [1.5, 0.0, -1.0], atol=0.05)
+
+
+def test_weights_are_softmax_of_coefficients_times_dims():
+    s, a, r = lingam_data()
+    w = action_reward_weights(s, a, r)
+    assert w.shape == (3,)
+    assert w.sum() == pytest.approx(3.0)
+    b = reward_action_coefficients(s, a, r)
+    np.testing.assert_allclose(w, np.exp(b) / np.exp(b).sum() * 3)
+    # The action that drives the reward gets the largest weight; a negative effect the smallest.
+    assert w.argmax() == 0 and w.argmin() == 2
+
+
+def test_uniform_when_actions_are_irrelevant():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(-1, 1, (2000, 4))
+    a = rng.uniform(-1, 1, (2000, 2))
+    r = 2.0 * s[:, 0] - s[:, 3] + 0.1 * rng.uniform(-1, 1, 2000)
+    np.testing.assert_allclose(action_reward_weights(s, a, r), [1.0, 1.0], atol=0.02)
+
+
+def test_constant_columns_are_left_out_and_do_not_break_the_fit():
+    s, a, r = lingam_data()
+    padded = np.hstack([s, np.zeros((len(s), 5))])  # zero-padded observation slots, as in Meta-World
+    np.testing.assert_allclose(reward_action_coefficients(padded, a, r), [1.5, 0.0, -1.0], atol=0.05)
+
+
+def test_constant_reward_gives_uniform_weights():
+    s, a, _ = lingam_data(n=500)
+    np.testing.assert_array_equal(action_reward_weights(s, a, np.zeros(500)), np.ones(3))
+
+
+def test_softmax_weights_is_stable_for_large_coefficients():
+    w = softmax_weights(np.array([1000.0, 0.0]))
+    np.testing.assert_allclose(w, [2.0, 0.0], atol=1e-12)
+
+
+def test_mismatched_rows_are_rejected():
+    with pytest.raises(ValueError, match="same number of rows"):
+        reward_action_coefficients(np.zeros((10, 2)), np.zeros((9, 2)), np.zeros(10))

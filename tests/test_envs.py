@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from ace.envs import UnknownTaskError, available_tasks, make_env
+
+
+def env_cfg(task="reach", reward="dense", domain="metaworld", episode_length=200):
+    return OmegaConf.create({"domain": domain, "task": task, "reward": reward, "episode_length": episode_length})
+
+
+def test_all_fifty_metaworld_tasks_are_listed():
+    tasks = available_tasks("metaworld")
+    assert len(tasks) == 50 and {"reach", "hammer", "pick-place-wall", "stick-push"} <= set(tasks)
+
+
+@pytest.mark.parametrize("task", ["reach", "hammer", "pick-place-wall"])
+def test_builds_float32_flat_observations_and_box_actions(task):
+    env = make_env(env_cfg(task), seed=3)
+    obs, _ = env.reset(seed=3)
+    assert obs.dtype == np.float32 and obs.shape == env.observation_space.shape == (39,)
+    assert env.action_space.shape == (4,)
+    np.testing.assert_array_equal(env.action_space.low, -1)
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert obs.dtype == np.float32 and np.isfinite(reward) and "success" in info
+
+
+def test_same_seed_same_first_observation_and_different_seed_differs():
+    a = make_env(env_cfg(), seed=5).reset(seed=5)[0]
+    b = make_env(env_cfg(), seed=5).reset(seed=5)[0]
+    c = make_env(env_cfg(), seed=6).reset(seed=6)[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_episode_ends_by_truncation_not_termination():
+    env = make_env(env_cfg(episode_length=7), seed=0)
+    env.reset(seed=0)
+    flags = [env.step(env.action_space.sample())[2:4] for _ in range(7)]
+    assert flags[-1] == (False, True)
+    assert not any(t for t, _ in flags) and not any(tr for _, tr in flags[:-1])
+
+
+def test_sparse_reward_is_the_success_indicator():
+    env = make_env(env_cfg("reach", "sparse", "metaworld_sparse"), seed=0)
+    env.reset(seed=0)
+    rewards, successes = [], []
+    for _ in range(150):
+        _, r, _, _, info = env.step(env.action_space.sample())
+        rewards.append(r)
+        successes.append(float(bool(info["success"])))
+        assert info["dense_reward"] != r or r in (0.0, 1.0)
+    assert set(rewards) <= {0.0, 1.0}
+    assert rewards == successes
+
+
+def test_sparse_reward_is_one_on_success():
+    """Drive reach's gripper to its goal with a proportional controller; reward must become 1."""
+    env = make_env(env_cfg("reach", "sparse", "metaworld_sparse", episode_length=200), seed=0)
+    obs, _ = env.reset(seed=0)
+    seen = []
+    for _ in range(200):
+        action = np.clip(np.r_[(obs[36:39] - obs[0:3]) * 10.0, 0.0], -1, 1)
+        obs, r, _, trunc, info = env.step(action)
+        seen.append((r, info["success"]))
+        if trunc:
+            break
+    assert any(r == 1.0 for r, _ in seen)
+    assert all(r == float(bool(s)) for r, s in seen)
+
+
+def test_unknown_task_names_close_matches():
+    with pytest.raises(UnknownTaskError, match="Did you mean: reach, reach-wall"):
+        make_env(env_cfg("reachh"), seed=0)
+    with pytest.raises(UnknownTaskError, match="valid domains"):
+        make_env(env_cfg(domain="atari"), seed=0)
