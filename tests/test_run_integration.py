@@ -125,3 +125,39 @@ def test_bad_input_stops_before_training(tmp_path, args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_analysis_loads_the_sweep_in_long_format(smoke_sweep):
+    from analysis.runs import load_runs
+
+    root, _ = smoke_sweep
+    df = load_runs(root)
+    assert len(df) == 4 and sorted(df["seed"].unique()) == [1, 2]
+    assert set(df["task"]) == {"reach"} and set(df["agent"]) == {"ace"} and set(df["experiment"]) == {"smoke"}
+    assert list(df.columns[:5]) == ["experiment", "domain", "task", "agent", "seed"]
+    weights = load_runs(root, "causal_weights.csv")
+    assert {"w0", "w3"} <= set(weights.columns) and len(weights) == 4
+
+
+def test_wandb_offline_writes_a_local_run(tmp_path):
+    run = tmp_path / "run"
+    proc = run_cli("preset=smoke", "wandb.mode=offline", "train.total_steps=400", f"hydra.run.dir={run}",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    offline = list((run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+
+
+def test_crash_before_any_checkpoint_restarts_without_duplicate_rows(tmp_path):
+    run = tmp_path / "run"
+    args = [*SMOKE, "seed=4", f"hydra.run.dir={run}"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    first = pd.read_csv(run / "eval.csv")
+    (run / "final.json").unlink()
+    for ckpt in (run / "checkpoints").iterdir():
+        ckpt.unlink()
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = pd.read_csv(run / "eval.csv")
+    assert list(again["step"]) == [400, 800]
+    pd.testing.assert_frame_equal(again[["step", "return", "success"]], first[["step", "return", "success"]])

@@ -10,7 +10,7 @@ from ace.logger import PROGRESS_MODES, WANDB_MODES
 
 POSITIVE_INTS = (
     "train.total_steps", "train.replay_size", "train.updates_per_step", "eval.every", "eval.episodes",
-    "checkpoint.every", "log.every", "threads", "env.episode_length", "agent.width", "agent.depth",
+    "checkpoint.every", "log.every", "env.episode_length", "agent.width", "agent.depth",
     "agent.batch_size", "agent.update_interval", "agent.causal.interval", "agent.causal.window",
     "agent.reset.interval",
 )
@@ -67,6 +67,8 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "env.reward", REWARD_TYPES)
     _choice(cfg, "wandb.mode", WANDB_MODES)
     _choice(cfg, "log.progress", PROGRESS_MODES)
+    if cfg.threads != "auto" and (not isinstance(cfg.threads, int) or cfg.threads <= 0):
+        raise ConfigError(f"threads={cfg.threads!r} must be a positive integer or 'auto'")
     device = str(cfg.device)
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, cuda:N")

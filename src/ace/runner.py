@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from collections import defaultdict
@@ -40,6 +41,17 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def resolve_threads(threads: int | str) -> int:
+    """``auto``: the CPUs this process may run on (SLURM/cgroup affinity), at most 4.
+
+    Measured on a 2-core machine: alone, 2 threads give 1.15-1.4x the updates/s of 1 for 128-256
+    wide MLPs, but two such runs side by side slow down several-fold, hence the default of 1.
+    """
+    if threads != "auto":
+        return int(threads)
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,7 +87,7 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        torch.set_num_threads(cfg.threads)
+        torch.set_num_threads(resolve_threads(cfg.threads))
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
 
@@ -105,8 +117,10 @@ class Trainer:
             self.run_dir, self.action_dim, cfg.train.total_steps,
             OmegaConf.to_container(cfg, resolve=True), cfg.wandb, cfg.log.progress, start_step=self.step,
         )
+        # Rows past the checkpoint (or any row, when a crashed run left no checkpoint) will be
+        # logged again by the resumed run, so they are dropped rather than duplicated.
+        self.logger.drop_rows_after(self.step)
         if state is not None:
-            self.logger.drop_rows_after(self.step)
             log.info("resumed from %s at step %d", self.ckpt_dir, self.step)
         write_record(self.run_dir, overrides or [], self.device)
 

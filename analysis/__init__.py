@@ -1,0 +1,1 @@
+"""Result analysis from run folders alone (no wandb account needed)."""
