@@ -89,35 +89,52 @@ def test_non_uniform_weights_change_the_losses():
     assert not torch.equal(ace[0], sac[0]) and not torch.equal(ace[1], sac[1])
 
 
-def test_actor_temperature_and_target_update_every_second_update():
+def test_actor_temperature_and_target_update_on_every_second_update_from_the_first():
     agent = make_agent()
     batch = {k: v.numpy() for k, v in make_batch().items()}
-    policy0 = [p.detach().clone() for p in agent.policy.parameters()]
-    target0 = [p.detach().clone() for p in agent.critic_target.parameters()]
-    m1 = agent.update(batch)
-    assert "actor_loss" not in m1
-    assert all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), policy0, strict=True))
-    assert all(torch.equal(p, q) for p, q in zip(agent.critic_target.parameters(), target0, strict=True))
     assert float(agent.alpha) == pytest.approx(0.2)  # configured alpha until the first temperature step
-    m2 = agent.update(batch)
-    assert {"actor_loss", "alpha_loss", "entropy", "causal_entropy"} <= m2.keys()
-    assert not all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), policy0, strict=True))
-    assert not all(torch.equal(p, q) for p, q in zip(agent.critic_target.parameters(), target0, strict=True))
+    m0 = agent.update(batch)  # update 0: critic, actor, temperature and target (official 0-based count)
+    assert {"actor_loss", "alpha_loss", "entropy", "causal_entropy"} <= m0.keys()
     assert float(agent.alpha) == pytest.approx(1.0, abs=1e-2)  # log_alpha starts at 0, as the official code
+    policy1 = [p.detach().clone() for p in agent.policy.parameters()]
+    target1 = [p.detach().clone() for p in agent.critic_target.parameters()]
+    critic1 = [p.detach().clone() for p in agent.critic.parameters()]
+    m1 = agent.update(batch)  # update 1: critic only
+    assert "actor_loss" not in m1
+    assert all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), policy1, strict=True))
+    assert all(torch.equal(p, q) for p, q in zip(agent.critic_target.parameters(), target1, strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(agent.critic.parameters(), critic1, strict=True))
+    agent.update(batch)  # update 2: actor and target again
+    assert not all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), policy1, strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(agent.critic_target.parameters(), target1, strict=True))
 
 
 def test_reset_fires_on_schedule_and_clears_optimizers():
     agent = make_agent(**{"reset.interval": 4, "reset.min_updates": 0})
     batch = {k: v.numpy() for k, v in make_batch().items()}
-    for _ in range(3):
+    for _ in range(4):  # updates 0..3: update 0 is not past min_updates, 1..3 are off-schedule
         agent.update(batch)
     assert agent.last_reset is None and len(agent.policy_optim.state) > 0
-    agent.update(batch)
+    target = [p.detach().clone() for p in agent.critic_target.parameters()]
+    agent.update(batch)  # update 4
     event = agent.last_reset
     assert event is not None and event["update"] == 4 and event["applied"] == 1.0
     assert 0.2 <= event["factor"] <= 0.9
     assert event["factor"] == pytest.approx(min(max(0.2, 1 - event["dormancy"]), 0.9))
     assert len(agent.policy_optim.state) == 0 and len(agent.critic_optim.state) == 0
+    assert len(agent.alpha_optim.state) > 0  # the temperature is left alone
+    assert not all(torch.equal(p, q) for p, q in zip(agent.critic_target.parameters(), target, strict=True))
+
+
+def test_reset_can_leave_the_target_critic_alone():
+    agent = make_agent(**{"reset.interval": 2, "reset.min_updates": 0, "reset.include_target": "false",
+                          "tau": 0.0})
+    batch = {k: v.numpy() for k, v in make_batch().items()}
+    target = [p.detach().clone() for p in agent.critic_target.parameters()]
+    for _ in range(3):
+        agent.update(batch)
+    assert agent.last_reset is not None and agent.last_reset["applied"] == 1.0
+    assert all(torch.equal(p, q) for p, q in zip(agent.critic_target.parameters(), target, strict=True))
 
 
 def test_paper_rule_skips_reset_when_nothing_is_dormant():

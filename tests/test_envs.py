@@ -74,3 +74,15 @@ def test_unknown_task_names_close_matches():
         make_env(env_cfg("reachh"), seed=0)
     with pytest.raises(UnknownTaskError, match="valid domains"):
         make_env(env_cfg(domain="atari"), seed=0)
+
+
+def test_reseeding_an_used_env_replays_its_goal_sequence():
+    """Evaluation reseeds its env each time; the episodes must then start identically."""
+    env = make_env(env_cfg(), seed=9)
+    first = [env.reset(seed=9)[0]] + [env.reset()[0] for _ in range(3)]
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    again = [env.reset(seed=9)[0]] + [env.reset()[0] for _ in range(3)]
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0][36:39], first[1][36:39])  # each reset draws a new goal

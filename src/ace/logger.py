@@ -64,7 +64,7 @@ def _fmt(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.6g}"
+        return "nan" if math.isnan(v) else repr(v)  # shortest exact round-trip
     return str(v)
 
 

@@ -63,11 +63,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def evaluate(agent: ACEAgent, env: gym.Env, episodes: int) -> tuple[float, float]:
-    """Mean return and success rate of deterministic episodes (success: at any step of the episode)."""
+def evaluate(agent: ACEAgent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
+    """Mean return and success rate of deterministic episodes (success: at any step of the episode).
+
+    Every evaluation reseeds the env, so all evaluations of a run face the same initial states and
+    goals: curves are less noisy and do not depend on history (a resumed run evaluates the same).
+    """
     returns, successes = [], []
-    for _ in range(episodes):
-        obs, _ = env.reset()
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed) if i == 0 else env.reset()
         done, ep_return, success = False, 0.0, False
         while not done:
             obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
@@ -93,7 +97,6 @@ class Trainer:
 
         self.env = make_env(cfg.env, cfg.seed)
         self.eval_env = make_env(cfg.env, cfg.seed + EVAL_SEED_OFFSET)
-        self.eval_env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
         obs_dim = self.env.observation_space.shape[0]
         space = self.env.action_space
         if not isinstance(space, gym.spaces.Box):
@@ -108,6 +111,8 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
         self.episodes = 0
+        self._resumed_eval: tuple[float, float] | None = None
+        self._resumed_action_rng: dict | None = None
 
         self._check_same_config()
         state = load_checkpoint(self.ckpt_dir)
@@ -176,7 +181,8 @@ class Trainer:
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.rng.bit_generator.state = rng["buffer"]
-        self.env.action_space.np_random.bit_generator.state = rng["action_space"]
+        # Applied after the env's seeded reset in run(), which would otherwise reseed it.
+        self._resumed_action_rng = rng["action_space"]
         self._resumed_eval = state.get("last_eval")
 
     def save(self) -> None:
@@ -185,10 +191,12 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
         cfg, tc = self.cfg, self.cfg.train
-        if getattr(self, "_resumed_eval", None):
+        if self._resumed_eval:
             self.logger.last_eval = tuple(self._resumed_eval)
         # The env's own state is not checkpointed: a resumed run starts a fresh episode.
         obs, _ = self.env.reset(seed=cfg.seed + self.step)
+        if self._resumed_action_rng is not None:
+            self.env.action_space.np_random.bit_generator.state = self._resumed_action_rng
         ep_return, acc = 0.0, defaultdict(list)
         # A bar is redrawn often; plain lines (files, SLURM logs) only every log.every steps.
         progress_every = max(1, tc.total_steps // 500) if self.logger.has_bar else cfg.log.every
@@ -213,8 +221,8 @@ class Trainer:
                     acc["episode_return"].append(ep_return)
                     ep_return = 0.0
 
-                self._maybe_update_causal_weights()
                 if len(self.replay) > tc.learning_starts:
+                    self._maybe_update_causal_weights()  # official: inside the learning block
                     for _ in range(tc.updates_per_step):
                         for k, v in self.agent.update(self.replay.sample(cfg.agent.batch_size, self.rng)).items():
                             acc[k].append(v)
@@ -223,7 +231,8 @@ class Trainer:
                             self.agent.last_reset = None
 
                 if self.step % cfg.eval.every == 0 or self.step == tc.total_steps:
-                    mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes)
+                    mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes,
+                                                       cfg.seed + EVAL_SEED_OFFSET)
                     self.logger.log_eval(self.step, mean_return, success, self.episodes)
                 if self.step % cfg.log.every == 0 and "critic_loss" in acc:
                     self._log_train(acc)

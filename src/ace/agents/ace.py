@@ -107,13 +107,16 @@ class ACEAgent:
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One gradient update on a replay batch; returns scalar diagnostics."""
         b = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        # 0-based index of this update, as the official loop counts: the delayed actor step
+        # runs on updates 0, 2, 4, ... and a reset's dormancy comes from that same update.
+        n = self.updates
         self.updates += 1
         loss, metrics = self.critic_loss(b)
         self.critic_optim.zero_grad()
         loss.backward()
         self.critic_optim.step()
 
-        if self.updates % self.cfg.update_interval == 0:
+        if n % self.cfg.update_interval == 0:
             self.critic.requires_grad_(False)
             actor_loss, causal_logp, logp = self.actor_loss(b["obs"])
             self.policy_optim.zero_grad()
@@ -133,8 +136,8 @@ class ACEAgent:
         metrics["alpha"] = float(self.alpha)
 
         r = self.cfg.reset
-        if r.enabled and self.updates % r.interval == 0 and self.updates > r.min_updates:
-            self.last_reset = self.reset()
+        if r.enabled and n % r.interval == 0 and n > r.min_updates:
+            self.last_reset = self.reset(n)
         return metrics
 
     @torch.no_grad()
@@ -148,8 +151,8 @@ class ACEAgent:
         """tau-gradient-dormancy of the policy, from the gradients of the last actor update."""
         return gradient_dormancy(self.policy, self.cfg.reset.tau)[0]
 
-    def reset(self) -> dict[str, float]:
-        """Soft-reset policy, critic and target critic toward fresh networks; clear optimizer moments."""
+    def reset(self, update: int | None = None) -> dict[str, float]:
+        """Soft-reset policy, critic (and target critic) toward fresh networks; clear optimizer moments."""
         r = self.cfg.reset
         ratio = self.dormancy()
         if r.mode == "causal":
@@ -158,10 +161,12 @@ class ACEAgent:
             factor = paper_perturb_factor(ratio, r.eta_max)
         else:
             factor = perturb_factor(ratio, r.factor_min, r.factor_max)
-        event = {"update": float(self.updates), "dormancy": ratio, "factor": factor, "applied": 0.0}
+        update = self.updates if update is None else update
+        event = {"update": float(update), "dormancy": ratio, "factor": factor, "applied": 0.0}
         if factor >= 1.0:  # the paper's rule: nothing dormant, nothing reset
             return event
-        for net in (self.policy, self.critic, self.critic_target):
+        nets = [self.policy, self.critic] + ([self.critic_target] if r.include_target else [])
+        for net in nets:  # each network is pulled toward its own fresh draw
             soft_reset_(net, factor)
         clear_optimizer_state_(self.policy_optim)
         clear_optimizer_state_(self.critic_optim)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import gymnasium as gym
 from omegaconf import DictConfig
 
-from ace.envs.wrappers import Float32Observation, SuccessReward
+from ace.envs.wrappers import Float32Observation, MetaWorldSeeding, SuccessReward
 
 REWARD_TYPES = ("dense", "sparse")
 
@@ -32,13 +32,14 @@ def _make_metaworld(task: str, seed: int, episode_length: int) -> gym.Env:
     import metaworld  # noqa: F401  (registers the Meta-World/* ids)
 
     # MT1 samples one of the task's 50 goal positions at every reset; the goal is observed.
-    return gym.make(
+    env = gym.make(
         "Meta-World/MT1",
         env_name=f"{task}-v3",
         seed=seed,
         max_episode_steps=episode_length,
         disable_env_checker=True,
     )
+    return MetaWorldSeeding(env)
 
 
 #: domain name -> (list of tasks, builder(task, seed, episode_length))
@@ -80,3 +81,4 @@ def make_env(env_cfg: DictConfig, seed: int) -> gym.Env:
     env = Float32Observation(env)
     env.action_space.seed(seed)
     return env
+

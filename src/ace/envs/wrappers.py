@@ -30,3 +30,16 @@ class SuccessReward(gym.Wrapper):
         info = dict(info)
         info["dense_reward"] = float(reward)
         return obs, float(bool(info.get("success", 0.0))), terminated, truncated, info
+
+
+class MetaWorldSeeding(gym.Wrapper):
+    """Make ``reset(seed=s)`` reseed Meta-World, which otherwise ignores the argument.
+
+    Meta-World seeds only through ``env.seed()``; its goal for the next episode is drawn from that
+    RNG. Reseeding it here makes a seeded reset, and every episode after it, depend only on ``s``.
+    """
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self.env.unwrapped.seed(seed)
+        return self.env.reset(options=options)
