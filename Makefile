@@ -14,7 +14,7 @@ $(PY):
 # torch first: the CPU build pinned here, unless the venv already has a torch (e.g. your CUDA build).
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
-	$(PY) -m pip install -e ".[test]"
+	$(PY) -m pip install -e ".[test,panda]"
 	touch $(STAMP)
 
 run: $(STAMP)

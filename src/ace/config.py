@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from ace.agents import AGENTS
 from ace.agents.ace import RESET_MODES, RESET_RULES
 from ace.envs.factory import REWARD_TYPES, check_task
 from ace.logger import PROGRESS_MODES, WANDB_MODES
@@ -15,7 +16,6 @@ POSITIVE_INTS = (
     "agent.reset.interval",
 )
 NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates")
-AGENT_NAMES = ("ace", "sac")
 
 
 class ConfigError(ValueError):
@@ -61,7 +61,12 @@ def validate(cfg: DictConfig) -> None:
     if cfg.agent.reset.factor_min > cfg.agent.reset.factor_max:
         raise ConfigError(f"agent.reset.factor_min={cfg.agent.reset.factor_min} exceeds "
                           f"agent.reset.factor_max={cfg.agent.reset.factor_max}")
-    _choice(cfg, "agent.name", AGENT_NAMES)
+    _choice(cfg, "agent.algo", tuple(AGENTS))
+    if cfg.agent.algo == "td3" and (cfg.agent.causal.enabled or cfg.agent.reset.enabled):
+        raise ConfigError("agent=td3 has no entropy term and no resets: agent.causal.enabled and "
+                          "agent.reset.enabled must be false")
+    if not str(cfg.agent.name) or "/" in str(cfg.agent.name):
+        raise ConfigError(f"agent.name={cfg.agent.name!r} must be a non-empty folder name without '/'")
     _choice(cfg, "agent.reset.mode", RESET_MODES)
     _choice(cfg, "agent.reset.rule", RESET_RULES)
     _choice(cfg, "env.reward", REWARD_TYPES)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ace.agents import ACEAgent
+from ace.agents import ACEAgent, TD3Agent, make_agent
 from ace.buffer import RingBuffer, causal_window, replay_buffer
 from ace.causal import action_reward_weights
 from ace.checkpoint import load_checkpoint, save_checkpoint
@@ -63,24 +63,26 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def evaluate(agent: ACEAgent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
+def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
     """Mean return and success rate of deterministic episodes (success: at any step of the episode).
 
     Every evaluation reseeds the env, so all evaluations of a run face the same initial states and
     goals: curves are less noisy and do not depend on history (a resumed run evaluates the same).
     """
-    returns, successes = [], []
+    returns, successes, has_success = [], [], False
     for i in range(episodes):
         obs, _ = env.reset(seed=seed) if i == 0 else env.reset()
         done, ep_return, success = False, 0.0, False
         while not done:
             obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
             ep_return += float(reward)
+            has_success |= "success" in info
             success |= bool(info.get("success", 0.0))
             done = terminated or truncated
         returns.append(ep_return)
         successes.append(float(success))
-    return float(np.mean(returns)), float(np.mean(successes))
+    # Tasks without a success signal (MuJoCo, DMC) report NaN, not a misleading 0.
+    return float(np.mean(returns)), float(np.mean(successes)) if has_success else float("nan")
 
 
 class Trainer:
@@ -102,7 +104,7 @@ class Trainer:
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(f"ACE needs a continuous (Box) action space, got {space}")
         self.action_dim = space.shape[0]
-        self.agent = ACEAgent(obs_dim, self.action_dim, space.low, space.high, cfg.agent, self.device)
+        self.agent = make_agent(cfg.agent, obs_dim, self.action_dim, space.low, space.high, self.device)
         self.replay = replay_buffer(cfg.train.replay_size, obs_dim, self.action_dim)
         causal = cfg.agent.causal
         self.window: RingBuffer | None = (

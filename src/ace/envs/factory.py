@@ -1,19 +1,22 @@
-"""Build a seeded, wrapped environment from an ``env`` config node.
+"""Build a seeded, wrapped environment from an ``env`` config node: the project's one env factory.
 
-Each domain registers one builder here; every builder returns a gymnasium env with flat float32
-observations, a Box action space, ``info['success']`` where the task defines success, and
-time-limit truncation reported as ``truncated`` (never as ``terminated``).
+Each domain registers its task list and builder here. Every env that leaves ``make_env`` has flat
+float32 observations, a Box action space in [-1, 1], ``info['success']`` (float 0/1) where the
+task defines success, and time-limit ends reported as ``truncated``, never as ``terminated``.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gymnasium as gym
+import numpy as np
 from omegaconf import DictConfig
 
-from ace.envs.wrappers import Float32Observation, MetaWorldSeeding, SuccessReward
+from ace.envs import dmc, gymnasium_tasks, metaworld
+from ace.envs.wrappers import FlatFloat32Observation, SuccessReward
 
 REWARD_TYPES = ("dense", "sparse")
 
@@ -22,41 +25,36 @@ class UnknownTaskError(ValueError):
     """A task name that the domain does not define; the message lists close matches."""
 
 
-def _metaworld_tasks() -> list[str]:
-    import metaworld
-
-    return sorted(name.removesuffix("-v3") for name in metaworld.ALL_V3_ENVIRONMENTS)
-
-
-def _make_metaworld(task: str, seed: int, episode_length: int) -> gym.Env:
-    import metaworld  # noqa: F401  (registers the Meta-World/* ids)
-
-    # MT1 samples one of the task's 50 goal positions at every reset; the goal is observed.
-    env = gym.make(
-        "Meta-World/MT1",
-        env_name=f"{task}-v3",
-        seed=seed,
-        max_episode_steps=episode_length,
-        disable_env_checker=True,
-    )
-    return MetaWorldSeeding(env)
+@dataclass(frozen=True)
+class Domain:
+    tasks: Callable[[], list[str]]
+    build: Callable[[str, int, int | None], gym.Env]
 
 
-#: domain name -> (list of tasks, builder(task, seed, episode_length))
-DOMAINS: dict[str, tuple[Callable[[], list[str]], Callable[[str, int, int], gym.Env]]] = {
-    "metaworld": (_metaworld_tasks, _make_metaworld),
+def _fixed(table: dict[str, str]) -> Callable[[], list[str]]:
+    return lambda: sorted(table)
+
+
+DOMAINS: dict[str, Domain] = {
+    "metaworld": Domain(metaworld.tasks, metaworld.build),
+    "mujoco": Domain(_fixed(gymnasium_tasks.MUJOCO), gymnasium_tasks.build_mujoco),
+    "dmc": Domain(dmc.tasks, dmc.build),
+    "adroit": Domain(_fixed(gymnasium_tasks.ADROIT), gymnasium_tasks.build_adroit),
+    "shadowhand": Domain(_fixed(gymnasium_tasks.SHADOWHAND), gymnasium_tasks.build_shadowhand),
+    "panda": Domain(_fixed(gymnasium_tasks.PANDA), gymnasium_tasks.build_panda),
 }
 
 
-def available_tasks(domain: str) -> list[str]:
-    return DOMAINS[_base_domain(domain)][0]()
-
-
 def _base_domain(domain: str) -> str:
+    """``metaworld_sparse`` is Meta-World with the sparse reward: same tasks, same builder."""
     base = domain.removesuffix("_sparse")
     if base not in DOMAINS:
-        raise UnknownTaskError(f"unknown env domain {domain!r}; valid domains: {sorted(DOMAINS)}")
+        raise UnknownTaskError(f"unknown env domain {domain!r}; valid domains: {', '.join(sorted(DOMAINS))}")
     return base
+
+
+def available_tasks(domain: str) -> list[str]:
+    return DOMAINS[_base_domain(domain)].tasks()
 
 
 def check_task(domain: str, task: str) -> None:
@@ -72,13 +70,18 @@ def make_env(env_cfg: DictConfig, seed: int) -> gym.Env:
     check_task(env_cfg.domain, env_cfg.task)
     if env_cfg.reward not in REWARD_TYPES:
         raise ValueError(f"env.reward={env_cfg.reward!r} is not one of {REWARD_TYPES}")
-    if env_cfg.episode_length <= 0:
-        raise ValueError(f"env.episode_length must be positive, got {env_cfg.episode_length}")
-    builder = DOMAINS[_base_domain(env_cfg.domain)][1]
-    env = builder(env_cfg.task, seed, int(env_cfg.episode_length))
+    episode_length = env_cfg.get("episode_length")
+    if episode_length is not None and episode_length <= 0:
+        raise ValueError(f"env.episode_length must be positive, got {episode_length}")
+    env = DOMAINS[_base_domain(env_cfg.domain)].build(env_cfg.task, seed, episode_length)
+    if not isinstance(env.action_space, gym.spaces.Box):
+        raise TypeError(f"{env_cfg.domain}/{env_cfg.task}: ACE needs a Box action space, got {env.action_space}")
+    if not (np.all(env.action_space.low == -1.0) and np.all(env.action_space.high == 1.0)):
+        shape = env.action_space.shape
+        env = gym.wrappers.RescaleAction(env, np.full(shape, -1.0, np.float32), np.full(shape, 1.0, np.float32))
     if env_cfg.reward == "sparse":
         env = SuccessReward(env)
-    env = Float32Observation(env)
+    env = FlatFloat32Observation(env)
+    env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
-

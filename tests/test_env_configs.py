@@ -1,0 +1,70 @@
+"""Every env config in conf/env/ builds a working, seeded env with the shared conventions."""
+
+import os
+
+import numpy as np
+import pytest
+from conftest import CONF, compose_cfg
+
+from ace.cli import group_options
+from ace.envs import make_env
+from ace.envs.dmc import NEEDS_OPENGL
+
+ENV_CONFIGS = group_options(CONF, "env")
+
+
+def _skip_reason(name: str) -> str | None:
+    domain, task = name.split("/")
+    if domain == "dmc" and task in NEEDS_OPENGL and os.environ.get("MUJOCO_GL", "disable") == "disable":
+        return f"dmc/{task} needs an OpenGL backend (set MUJOCO_GL=egl to include it)"
+    return None
+
+
+@pytest.mark.parametrize("name", ENV_CONFIGS)
+def test_env_config_builds_seeds_and_steps(name):
+    if reason := _skip_reason(name):
+        pytest.skip(reason)
+    cfg = compose_cfg(f"env={name}").env
+    assert f"{cfg.domain}/{cfg.task}" == name
+    assert cfg.metric in ("return", "success") and cfg.budget > 0 and cfg.eval_every > 0
+    env = make_env(cfg, seed=11)
+    space = env.observation_space
+    assert space.dtype == np.float32 and len(space.shape) == 1
+    np.testing.assert_array_equal(env.action_space.low, -1.0)
+    np.testing.assert_array_equal(env.action_space.high, 1.0)
+    first, _ = env.reset(seed=11)
+    assert first.shape == space.shape and first.dtype == np.float32
+    for _ in range(5):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert obs.shape == space.shape and obs.dtype == np.float32 and np.all(np.isfinite(obs))
+        assert np.isfinite(reward)
+        if cfg.metric == "success":
+            assert info["success"] in (0.0, 1.0)
+        if cfg.reward == "sparse":
+            assert reward in (0.0, 1.0) and reward == info["success"]
+        if terminated or truncated:
+            env.reset()
+    again, _ = make_env(cfg, seed=11).reset(seed=11)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_sparse_configs_exist_for_the_benchmark_tasks():
+    for name in ("metaworld_sparse/window-open", "metaworld_sparse/door-open", "metaworld_sparse/hand-insert",
+                 "panda/reach-joints", "shadowhand_sparse/egg-rotate"):
+        assert name in ENV_CONFIGS
+        assert compose_cfg(f"env={name}").env.reward == "sparse"
+
+
+def test_every_dmc_suite_task_has_a_config():
+    from ace.envs.dmc import tasks
+
+    assert {f"dmc/{t}" for t in tasks()} <= set(ENV_CONFIGS)
+    assert "dmc/cheetah-run" in ENV_CONFIGS and compose_cfg("env=dmc/cheetah-run").env.budget == 400_000
+
+
+def test_domain_budgets():
+    assert compose_cfg("env=mujoco/ant").env.budget == 3_000_000
+    assert compose_cfg("env=mujoco/hopper").env.budget == 1_000_000
+    assert compose_cfg("env=panda/reach-joints").env.budget == 100_000
+    assert compose_cfg("env=metaworld/hammer").train.total_steps == 1_000_000
+    assert compose_cfg("env=dmc/walker-run", "preset=smoke").train.total_steps == 800  # presets still shrink
