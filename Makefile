@@ -11,10 +11,18 @@ setup: $(STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+ROBEL := robel==0.1.2
+
 # torch first: the CPU build pinned here, unless the venv already has a torch (e.g. your CUDA build).
-$(STAMP): pyproject.toml | $(PY)
+# ROBEL: --no-deps (it pins gym<0.14 and mujoco-py). Its wheel metadata has an invalid version
+# specifier that pip >= 24.1 refuses, so if the venv's pip refuses it, a pip 24.0 kept in a
+# temporary folder installs it; the venv's own pip is left as it is.
+$(STAMP): pyproject.toml Makefile | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
-	$(PY) -m pip install -e ".[test,panda]"
+	$(PY) -m pip install -e ".[test,panda,robel]"
+	$(PY) -m pip install --no-deps "$(ROBEL)" || { \
+	  tmp=$$(mktemp -d) && $(PY) -m pip install -q --target "$$tmp" "pip<24.1" && \
+	  PYTHONPATH="$$tmp" $(PY) -m pip install --no-deps "$(ROBEL)"; rc=$$?; rm -rf "$$tmp"; exit $$rc; }
 	touch $(STAMP)
 
 run: $(STAMP)

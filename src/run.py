@@ -22,6 +22,10 @@ except ChoiceError as e:
     sys.exit(2)
 
 import hydra  # noqa: E402
+
+from ace.config import register_resolvers  # noqa: E402
+
+register_resolvers()
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 

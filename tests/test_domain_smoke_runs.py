@@ -15,6 +15,7 @@ RUNS = [
     ("adroit/door", "sac"),
     ("shadowhand/egg-rotate", "sac"),
     ("panda/reach-joints", "ace"),
+    ("robel/dkitty-stand-random", "sac"),
     ("metaworld_sparse/window-open", "sac"),
     ("metaworld/reach", "td3"),
     ("dmc/reacher-hard", "td3"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ace.agents import AGENTS
 from ace.agents.ace import RESET_MODES, RESET_RULES
@@ -16,6 +16,12 @@ POSITIVE_INTS = (
     "agent.reset.interval",
 )
 NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates")
+
+
+def register_resolvers() -> None:
+    """``${csv_keys:${node}}``: a node's keys as a Hydra choice list (the benchmark's env sweep)."""
+    if not OmegaConf.has_resolver("csv_keys"):
+        OmegaConf.register_new_resolver("csv_keys", lambda node: ",".join(str(k) for k in node))
 
 
 class ConfigError(ValueError):

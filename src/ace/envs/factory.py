@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from omegaconf import DictConfig
 
-from ace.envs import dmc, gymnasium_tasks, metaworld
+from ace.envs import dmc, gymnasium_tasks, metaworld, robel_tasks
 from ace.envs.wrappers import FlatFloat32Observation, SuccessReward
 
 REWARD_TYPES = ("dense", "sparse")
@@ -42,6 +42,7 @@ DOMAINS: dict[str, Domain] = {
     "adroit": Domain(_fixed(gymnasium_tasks.ADROIT), gymnasium_tasks.build_adroit),
     "shadowhand": Domain(_fixed(gymnasium_tasks.SHADOWHAND), gymnasium_tasks.build_shadowhand),
     "panda": Domain(_fixed(gymnasium_tasks.PANDA), gymnasium_tasks.build_panda),
+    "robel": Domain(robel_tasks.tasks, robel_tasks.build),
 }
 
 

@@ -34,7 +34,7 @@ class MissingDependencyError(ImportError):
     """An optional domain whose package is not installed; the message gives the install command."""
 
 
-def _require(module: str, package: str, install: str) -> None:
+def require(module: str, package: str, install: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError as e:
@@ -53,7 +53,7 @@ def build_mujoco(task: str, seed: int, episode_length: int | None) -> gym.Env:
 
 
 def build_adroit(task: str, seed: int, episode_length: int | None) -> gym.Env:
-    _require("gymnasium_robotics", "gymnasium-robotics", "make setup  (or: .venv/bin/pip install -e .)")
+    require("gymnasium_robotics", "gymnasium-robotics", "make setup  (or: .venv/bin/pip install -e .)")
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
@@ -61,7 +61,7 @@ def build_adroit(task: str, seed: int, episode_length: int | None) -> gym.Env:
 
 
 def build_shadowhand(task: str, seed: int, episode_length: int | None) -> gym.Env:
-    _require("gymnasium_robotics", "gymnasium-robotics", "make setup  (or: .venv/bin/pip install -e .)")
+    require("gymnasium_robotics", "gymnasium-robotics", "make setup  (or: .venv/bin/pip install -e .)")
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
@@ -69,7 +69,7 @@ def build_shadowhand(task: str, seed: int, episode_length: int | None) -> gym.En
 
 
 def build_panda(task: str, seed: int, episode_length: int | None) -> gym.Env:
-    _require("panda_gym", "panda-gym", "make setup  (or: .venv/bin/pip install -e '.[panda]')")
+    require("panda_gym", "panda-gym", "make setup  (or: .venv/bin/pip install -e '.[panda]')")
     import panda_gym  # noqa: F401  (registers Panda*-v3)
 
     with _quiet_stdout():  # pybullet prints its start-up arguments on the C stdout

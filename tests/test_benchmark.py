@@ -1,0 +1,79 @@
+"""The paper's benchmark as one config: what it expands to, and the launcher's dry run."""
+
+import subprocess
+import sys
+
+from conftest import CONF, ROOT
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from ace.cli import group_options
+from ace.config import register_resolvers
+
+BUDGETS = {"mujoco": 1_000_000, "dmc": 400_000, "metaworld": 1_000_000, "metaworld_sparse": 1_000_000,
+           "adroit": 1_000_000, "shadowhand": 1_000_000, "robel": 1_000_000, "panda": 100_000}
+
+
+def sweep_envs() -> tuple[list[str], dict]:
+    """The env choices Hydra's sweeper gets from ``+benchmark=ace29``, resolved as in src/run.py."""
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["+benchmark=ace29"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
+    (override,) = OverridesParser.create().parse_overrides([f"env={params['env']}"])
+    return list(override.sweep_iterator()), OmegaConf.to_container(cfg.benchmark.tasks)
+
+
+def test_benchmark_expands_to_the_papers_task_runs():
+    envs, listed = sweep_envs()
+    assert envs == list(listed)
+    # 29 distinct tasks; door-open is run both dense and sparse, as in the paper: 30 task runs.
+    assert len(envs) == 30 and len({e.split("/")[1] for e in envs}) == 29
+    assert {"metaworld/door-open", "metaworld_sparse/door-open"} <= set(envs)
+    by_domain = {}
+    for e in envs:
+        by_domain[e.split("/")[0]] = by_domain.get(e.split("/")[0], 0) + 1
+    assert by_domain == {"mujoco": 4, "dmc": 5, "metaworld": 12, "adroit": 1, "shadowhand": 2, "robel": 2,
+                         "panda": 1, "metaworld_sparse": 3}
+    options = set(group_options(CONF, "env"))
+    assert set(envs) <= options
+
+
+def test_listed_budgets_and_metrics_match_the_env_configs():
+    envs, listed = sweep_envs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for env in envs:
+            cfg = compose("config", overrides=["+benchmark=ace29", f"env={env}"])
+            domain = env.split("/")[0]
+            expected = 3_000_000 if env == "mujoco/ant" else BUDGETS[domain]
+            assert cfg.train.total_steps == expected == listed[env]["budget"], env
+            assert cfg.env.metric == listed[env]["metric"], env
+            assert cfg.experiment == "ace29_paper"
+
+
+def test_launcher_dry_run_lists_runs_without_training(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents",
+                           "ace,sac,td3", "--seeds", "1..5", "--dry-run"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    runs = [ln for ln in lines if ln.startswith("runs/")]
+    assert len(runs) == 450
+    assert ["runs/ace29_paper/mujoco/ant/td3/seed=5", "3,000,000", "return"] in [r.split() for r in runs]
+    assert ["runs/ace29_paper/panda/reach-joints/sac/seed=1", "100,000", "success"] in [r.split() for r in runs]
+    assert "450 runs = 30 task runs x 3 agent(s) x 5 seed(s)" in proc.stdout
+    assert "+benchmark=ace29 agent=ace,sac,td3 seed=1,2,3,4,5 -m" in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_launcher_rejects_unknown_names(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace30", "--dry-run"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown benchmark 'ace30'; valid choices: ace29" in proc.stderr
+    proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents", "ppo",
+                           "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown agent 'ppo'" in proc.stderr
