@@ -86,3 +86,10 @@ def test_reseeding_an_used_env_replays_its_goal_sequence():
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0][36:39], first[1][36:39])  # each reset draws a new goal
+
+
+def test_missing_optional_dependency_names_the_install_command():
+    from ace.envs.gymnasium_tasks import MissingDependencyError, require
+
+    with pytest.raises(MissingDependencyError, match=r"needs the 'nopkg' package.*Install it with: make setup"):
+        require("ace_no_such_module_xyz", "nopkg", "make setup")
