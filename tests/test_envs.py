@@ -1,3 +1,4 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -93,3 +94,44 @@ def test_missing_optional_dependency_names_the_install_command():
 
     with pytest.raises(MissingDependencyError, match=r"needs the 'nopkg' package.*Install it with: make setup"):
         require("ace_no_such_module_xyz", "nopkg", "make setup")
+
+
+class _Stub(gym.Env):
+    """Emits a scripted success flag under a library's own key, with a -1/0 native reward."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def __init__(self, key, flags):
+        self.key, self.flags, self.t = key, flags, 0
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        flag = self.flags[self.t]
+        self.t += 1
+        return np.zeros(2, np.float32), (0.0 if flag else -1.0), False, False, {self.key: flag}
+
+
+@pytest.mark.parametrize("key", ["is_success", "score/success", "success"])
+def test_success_reward_is_one_exactly_on_success_steps(key):
+    from ace.envs.wrappers import SuccessInfo, SuccessReward
+
+    flags = [False, True, np.float32(1.0), np.bool_(False), 0.0, True]
+    env = SuccessReward(SuccessInfo(_Stub(key, flags), key))
+    env.reset()
+    out = [env.step(np.zeros(1)) for _ in flags]
+    assert [r for _, r, *_ in out] == [0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    assert all(isinstance(info["success"], float) for *_, info in out)
+    assert [info["dense_reward"] for *_, info in out] == [-1.0, 0.0, 0.0, -1.0, -1.0, 0.0]
+
+
+def test_sparse_reward_needs_a_success_signal():
+    from ace.envs.wrappers import SuccessReward
+
+    env = SuccessReward(_Stub("other", [True]))
+    env.reset()
+    with pytest.raises(KeyError, match="needs info\\['success'\\]"):
+        env.step(np.zeros(1))

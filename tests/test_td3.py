@@ -20,7 +20,7 @@ def batch(n=32):
     g = torch.Generator().manual_seed(1)
     return {"obs": torch.randn(n, OBS, generator=g), "action": torch.rand(n, ACT, generator=g) * 2 - 1,
             "reward": torch.randn(n, 1, generator=g), "next_obs": torch.randn(n, OBS, generator=g),
-            "mask": torch.ones(n, 1)}
+            "mask": (torch.arange(n) % 3 != 0).float().unsqueeze(1)}  # some true terminations
 
 
 def test_config_selects_td3_with_ace_sizes():
@@ -41,7 +41,7 @@ def test_clipped_double_q_target_with_smoothing():
         a2 = agent.policy_target(b["next_obs"])
         noise = (torch.randn_like(a2) * 0.2).clamp(-0.5, 0.5)
         a2 = (a2 + noise).clamp(-1, 1)
-        y = b["reward"] + 0.99 * torch.min(*agent.critic_target(b["next_obs"], a2))
+        y = b["reward"] + b["mask"] * 0.99 * torch.min(*agent.critic_target(b["next_obs"], a2))
     q1, q2 = agent.critic(b["obs"], b["action"])
     torch.testing.assert_close(loss, F.mse_loss(q1, y) + F.mse_loss(q2, y))
 
@@ -50,13 +50,27 @@ def test_delayed_actor_and_targets():
     agent = make_td3()
     b = {k: v.numpy() for k, v in batch().items()}
     assert "actor_loss" in agent.update(b)            # update 0
-    policy = [p.detach().clone() for p in agent.policy.parameters()]
-    target = [p.detach().clone() for p in agent.policy_target.parameters()]
+    frozen = {k: [p.detach().clone() for p in getattr(agent, k).parameters()]
+              for k in ("policy", "policy_target", "critic_target")}
     assert "actor_loss" not in agent.update(b)        # update 1: critic only
-    assert all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), policy, strict=True))
-    assert all(torch.equal(p, q) for p, q in zip(agent.policy_target.parameters(), target, strict=True))
-    agent.update(b)
-    assert not all(torch.equal(p, q) for p, q in zip(agent.policy_target.parameters(), target, strict=True))
+    for k, before in frozen.items():
+        assert all(torch.equal(p, q) for p, q in zip(getattr(agent, k).parameters(), before, strict=True)), k
+    agent.update(b)                                   # update 2: actor and both targets move
+    for k, before in frozen.items():
+        assert not all(torch.equal(p, q) for p, q in zip(getattr(agent, k).parameters(), before, strict=True)), k
+
+
+def test_target_noise_is_clipped():
+    agent = make_td3("agent.td3.policy_noise=10.0", "agent.td3.noise_clip=0.05")
+    b = batch(256)
+    with torch.no_grad():
+        base = agent.policy_target(b["next_obs"])
+    torch.manual_seed(0)
+    seen = []
+    original = agent.critic_target.forward
+    agent.critic_target.forward = lambda obs, act: (seen.append(act.clone()), original(obs, act))[1]
+    agent.critic_loss(b)
+    assert (seen[0] - base).abs().max() <= 0.05 + 1e-6   # noise of std 10 clipped to 0.05
 
 
 def test_exploration_noise_and_bounds():

@@ -19,7 +19,8 @@ from ace.files import atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ace-rl", "torch", "numpy", "gymnasium", "mujoco", "metaworld", "dm-control",
-            "gymnasium-robotics", "lingam", "scikit-learn", "hydra-core", "omegaconf", "wandb")
+            "gymnasium-robotics", "panda-gym", "pybullet", "robel", "gym", "lingam", "scikit-learn",
+            "hydra-core", "omegaconf", "wandb")
 
 
 def _git(*args: str) -> str | None:

@@ -9,7 +9,7 @@ import sys
 
 import gymnasium as gym
 
-from ace.envs.wrappers import SuccessInfo
+from ace.envs.wrappers import SeededResets, SuccessInfo
 
 MUJOCO = {
     "hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5", "ant": "Ant-v5",
@@ -57,7 +57,7 @@ def build_adroit(task: str, seed: int, episode_length: int | None) -> gym.Env:
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
-    return _make(ADROIT[task], episode_length)  # Adroit puts 'success' in info itself
+    return SuccessInfo(_make(ADROIT[task], episode_length), "success")  # a bool there; a float here
 
 
 def build_shadowhand(task: str, seed: int, episode_length: int | None) -> gym.Env:
@@ -74,7 +74,7 @@ def build_panda(task: str, seed: int, episode_length: int | None) -> gym.Env:
 
     with _quiet_stdout():  # pybullet prints its start-up arguments on the C stdout
         env = _make(PANDA[task], episode_length)
-    return SuccessInfo(env, "is_success")
+    return SeededResets(SuccessInfo(env, "is_success"))
 
 
 @contextlib.contextmanager

@@ -82,3 +82,20 @@ class MetaWorldSeeding(gym.Wrapper):
         if seed is not None:
             self.env.unwrapped.seed(seed)
         return self.env.reset(options=options)
+
+
+class SeededResets(gym.Wrapper):
+    """Give every reset a seed drawn from an RNG seeded by the last ``reset(seed=s)``.
+
+    Panda-gym reseeds its goal sampler on every reset from its ``seed`` argument, so an unseeded
+    reset draws the goal from OS entropy; with this wrapper later episodes depend only on ``s``.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._seeds = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._seeds = np.random.default_rng(seed)
+        return self.env.reset(seed=int(self._seeds.integers(2**31 - 1)), options=options)
