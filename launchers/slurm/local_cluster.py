@@ -108,23 +108,62 @@ def start(root: Path, cpus: int | None = None) -> Path:
     raise ClusterUnavailable(f"the local SLURM node did not come up; see {root}/slurmctld.log")
 
 
+def _kill(pid: int, timeout_s: float = 10.0) -> None:
+    """SIGTERM, wait for the process to go, SIGKILL if it has not."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text():
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _our_step_daemons(root: Path) -> list[int]:
+    """slurmstepd processes of this cluster: they run with the cluster folder as working directory."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.joinpath("comm").read_text().strip() == "slurmstepd" and \
+                    Path(os.readlink(proc / "cwd")).is_relative_to(root):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
 def stop(root: Path) -> None:
-    """Stop the daemons this cluster started, by the process ids in their pid files."""
+    """Cancel this cluster's jobs and stop the daemons it started, by their process ids."""
     root = Path(root).resolve()
-    for daemon in (*reversed(DAEMONS),):
-        pid_file = root / f"{daemon}.pid"
-        if pid_file.exists():
-            try:
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
+    conf = root / "slurm.conf"
+    if conf.exists():
+        subprocess.run(["scancel", "--full", "--user", str(os.getuid())], capture_output=True,
+                       env={**os.environ, "SLURM_CONF": str(conf)}, timeout=30)
+    for daemon in reversed(DAEMONS):
+        pid = _pid(root / f"{daemon}.pid")
+        if pid is not None:
+            _kill(pid)
+    for pid in _our_step_daemons(root):
+        _kill(pid, timeout_s=2.0)
     if (root / "munged.started").exists():
-        pid_file = Path("/run/munge/munged.pid")
-        if pid_file.exists():
-            try:
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
+        pid = _pid(Path("/run/munge/munged.pid"))
+        if pid is not None:
+            _kill(pid)
         (root / "munged.started").unlink()
 
 
