@@ -4,15 +4,22 @@
     python launchers/benchmark.py ace29 --agents ace --seeds 1..3 -- preset=cpu
 
 ``--dry-run`` prints every run (folder, env, agent, seed, budget, metric) and the command, and
-trains nothing. Without it the command is executed: today with Hydra's local launcher.
-Arguments after ``--`` are passed to src/run.py as overrides.
+trains nothing. Without it the command is executed (Hydra's launcher: local by default, or
+``-- hydra/launcher=slurm``). Arguments after ``--`` are passed to src/run.py as overrides.
+
+``--status`` tells each run's state from its folder and the scheduler: done, running, failed
+(a folder that is neither finished nor running) or missing. ``--relaunch`` launches the failed and
+missing runs only (with ``--dry-run``: prints the commands).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,21 +46,72 @@ def parse_list(text: str, name: str) -> list[str]:
     return items
 
 
-def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str]) -> list[dict]:
+def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str],
+         only: list[str] | None = None) -> list[dict]:
     """Every run the multirun would launch, composed exactly as src/run.py composes it."""
     register_resolvers()
     runs = []
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        tasks = compose("config", overrides=[f"+benchmark={benchmark}", *overrides]).benchmark.tasks
+        tasks = list(compose("config", overrides=[f"+benchmark={benchmark}", *overrides]).benchmark.tasks)
+        unknown = sorted(set(only or []) - set(tasks))
+        if unknown:
+            raise ChoiceError(f"--tasks {', '.join(unknown)} not in benchmark {benchmark}; it has: {', '.join(tasks)}")
         for env in tasks:
+            if only and env not in only:
+                continue
             for agent in agents:
                 cfg = compose("config", overrides=[f"+benchmark={benchmark}", f"env={env}", f"agent={agent}",
                                                    *overrides])  # the seed changes only the folder
                 for seed in seeds:
                     run_dir = f"runs/{cfg.experiment}/{cfg.env.domain}/{cfg.env.task}/{cfg.agent.name}/seed={seed}"
                     runs.append({"run_dir": run_dir, "env": env, "agent": agent, "seed": int(seed),
-                                 "budget": cfg.train.total_steps, "metric": cfg.env.metric})
+                                 "budget": cfg.train.total_steps, "metric": cfg.env.metric,
+                                 "experiment": cfg.experiment})
     return runs
+
+
+STATES = ("done", "running", "failed", "missing")
+
+
+def _queued_job_ids() -> set[str] | None:
+    """Job ids in the SLURM queue, or None where there is no SLURM."""
+    try:
+        out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(out.stdout.split()) if out.returncode == 0 else None
+
+
+def run_state(run_dir: Path, budget: int, queued: set[str] | None) -> str:
+    if not (run_dir / "config.yaml").exists():
+        return "missing"
+    final = run_dir / "final.json"
+    if final.exists() and json.loads(final.read_text()).get("step") == budget:
+        return "done"
+    job = run_dir / "job.json"
+    if job.exists():
+        marker = json.loads(job.read_text())
+        if marker.get("slurm_job_id"):
+            if queued is not None and marker["slurm_job_id"] in queued:
+                return "running"
+        elif marker.get("host") == socket.gethostname() and Path(f"/proc/{marker.get('pid')}").exists():
+            return "running"
+    return "failed"
+
+
+def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) -> list[list[str]]:
+    """One multirun per (env, agent) over its failed and missing seeds, with the benchmark's config.
+
+    The benchmark stays in the config (so a failed run's folder accepts the relaunch as the same
+    run and resumes it); only its env sweep is narrowed to the one task.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in runs:
+        if r["state"] in ("failed", "missing"):
+            groups.setdefault((r["env"], r["agent"]), []).append(str(r["seed"]))
+    return [[sys.executable, str(ROOT / "src" / "run.py"), f"+benchmark={benchmark}",
+             f"hydra.sweeper.params.env={env}", f"agent={agent}", f"seed={','.join(seeds)}", *overrides, "-m"]
+            for (env, agent), seeds in groups.items()]
 
 
 def command(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str]) -> list[str]:
@@ -72,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", default="ace", help="comma list, e.g. ace,sac,td3")
     parser.add_argument("--seeds", default="1..5", help="comma list or inclusive range a..b")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and the command; train nothing")
+    parser.add_argument("--tasks", default=None, help="only these benchmark tasks (comma list) for --status/--relaunch")
+    parser.add_argument("--status", action="store_true", help="done / running / failed / missing per run")
+    parser.add_argument("--relaunch", action="store_true", help="launch only the failed and missing runs")
     args = parser.parse_args(argv)
 
     try:
@@ -87,6 +148,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     cmd = command(args.benchmark, agents, seeds, overrides)
+    if args.status or args.relaunch:
+        try:
+            runs = plan(args.benchmark, agents, seeds, overrides, args.tasks.split(",") if args.tasks else None)
+        except ChoiceError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        queued = _queued_job_ids()
+        for r in runs:
+            r["state"] = run_state(Path(r["run_dir"]), r["budget"], queued)
+        if args.status:
+            width = max(len(r["run_dir"]) for r in runs)
+            for r in runs:
+                print(f"{r['run_dir']:<{width}}  {r['state']}")
+            counts = {s: sum(r["state"] == s for r in runs) for s in STATES}
+            print(", ".join(f"{n} {s}" for s, n in counts.items()))
+        if args.relaunch:
+            cmds = relaunch_commands(args.benchmark, runs, overrides)
+            if not cmds:
+                print("nothing to relaunch")
+            for c in cmds:
+                print("relaunch: " + " ".join(shlex.quote(x) for x in c))
+                if not args.dry_run:
+                    subprocess.run(c, check=False)
+        return 0
     if args.dry_run:
         runs = plan(args.benchmark, agents, seeds, overrides)
         width = max(len(r["run_dir"]) for r in runs)

@@ -130,6 +130,7 @@ class Trainer:
         if state is not None:
             log.info("resumed from %s at step %d", self.ckpt_dir, self.step)
         write_record(self.run_dir, overrides or [], self.device)
+        write_job_marker(self.run_dir)
 
     @property
     def ckpt_dir(self) -> Path:
@@ -271,6 +272,26 @@ class Trainer:
         summary = {"step": self.step, "return": ret, "success": success, "run_dir": str(self.run_dir.resolve())}
         atomic_write_text(self.run_dir / DONE_FILE, json.dumps(summary, indent=2) + "\n")
         return summary
+
+
+JOB_FILE = "job.json"
+
+
+def slurm_job_id() -> str | None:
+    """The id ``squeue`` shows for this job (``<array job>_<task>`` for array tasks), if under SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def write_job_marker(run_dir: Path) -> None:
+    """Who is running this folder now, so that launchers/benchmark.py --status can tell running from failed."""
+    import socket
+
+    marker = {"slurm_job_id": slurm_job_id(), "host": socket.gethostname(), "pid": os.getpid(),
+              "started": time.time()}
+    atomic_write_text(Path(run_dir) / JOB_FILE, json.dumps(marker) + "\n")
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""launchers/benchmark.py --status / --relaunch on real run folders."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+BENCH = [sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents", "sac", "--seeds", "1..2"]
+OVERRIDES = ["--", "preset=smoke", "wandb.mode=disabled", "log.progress=lines"]
+
+
+def status(cwd, *extra):
+    proc = subprocess.run([*BENCH, *extra, "--status", *OVERRIDES], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return dict(line.split() for line in proc.stdout.splitlines() if line.startswith("runs/")), proc.stdout
+
+
+def test_status_and_relaunch_of_only_what_is_missing(tmp_path):
+    tasks = ["--tasks", "panda/reach-joints,mujoco/hopper"]
+    states, out = status(tmp_path, *tasks)
+    assert set(states.values()) == {"missing"} and len(states) == 4
+    assert "0 done, 0 running, 0 failed, 4 missing" in out
+
+    base = "runs/ace29_smoke"
+    # A finished run, a crashed one (folder without final.json), and one whose process is alive.
+    proc = subprocess.run([*BENCH[:-4], "--agents", "sac", "--seeds", "1", "--tasks", "panda/reach-joints",
+                           "--relaunch", *OVERRIDES], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / base / "panda/reach-joints/sac/seed=1/final.json").exists()
+    crashed = tmp_path / base / "mujoco/hopper/sac/seed=1"
+    crashed.mkdir(parents=True)
+    (crashed / "config.yaml").write_text("{}\n")
+    alive = tmp_path / base / "mujoco/hopper/sac/seed=2"
+    alive.mkdir(parents=True)
+    (alive / "config.yaml").write_text("{}\n")
+    import socket
+
+    (alive / "job.json").write_text(json.dumps({"slurm_job_id": None, "host": socket.gethostname(),
+                                                "pid": os.getpid()}))
+
+    states, out = status(tmp_path, *tasks)
+    assert states == {f"{base}/panda/reach-joints/sac/seed=1": "done",
+                      f"{base}/panda/reach-joints/sac/seed=2": "missing",
+                      f"{base}/mujoco/hopper/sac/seed=1": "failed",
+                      f"{base}/mujoco/hopper/sac/seed=2": "running"}
+    assert "1 done, 1 running, 1 failed, 1 missing" in out
+
+    proc = subprocess.run([*BENCH, *tasks, "--relaunch", "--dry-run", *OVERRIDES], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    relaunch = [ln for ln in proc.stdout.splitlines() if ln.startswith("relaunch:")]
+    assert len(relaunch) == 2
+    assert any("hydra.sweeper.params.env=mujoco/hopper" in ln and "seed=1 " in ln for ln in relaunch)
+    assert any("hydra.sweeper.params.env=panda/reach-joints" in ln and "seed=2 " in ln for ln in relaunch)
+    assert not (tmp_path / base / "panda/reach-joints/sac/seed=2").exists()  # a dry run trains nothing
+
+
+def test_unknown_task_filter_is_rejected(tmp_path):
+    proc = subprocess.run([*BENCH, "--tasks", "mujoco/hoper", "--status"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "--tasks mujoco/hoper not in benchmark ace29" in proc.stderr
