@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from ace.cli import ChoiceError, expand_ranges, group_options  # noqa: E402
 from ace.config import register_resolvers  # noqa: E402
@@ -114,6 +116,19 @@ def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) ->
             for (env, agent), seeds in groups.items()]
 
 
+def launcher_settings(benchmark: str, overrides: list[str]) -> dict:
+    """The Hydra launcher's settings (the sbatch parameters for hydra/launcher=slurm), resolved."""
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"+benchmark={benchmark}", *overrides], return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+    target = str(launcher.pop("_target_", ""))
+    if "submitit" not in target:
+        return {}
+    return {"launcher": target.rsplit(".", 1)[-1], **{k: v for k, v in launcher.items() if v not in (None, {}, [])}}
+
+
 def command(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str]) -> list[str]:
     return [sys.executable, str(ROOT / "src" / "run.py"), f"+benchmark={benchmark}", f"agent={','.join(agents)}",
             f"seed={','.join(seeds)}", *overrides, "-m"]
@@ -183,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(runs)} runs = {n_tasks} task runs x {len(agents)} agent(s) x {len(seeds)} seed(s); "
               f"{total:,d} env steps in all")
         print("command: " + " ".join(shlex.quote(c) for c in cmd))
+        launcher = launcher_settings(args.benchmark, overrides)
+        if launcher:
+            print("launcher: " + ", ".join(f"{k}={v}" for k, v in launcher.items()))
         return 0
     os.execv(cmd[0], cmd)
     return 0  # not reached

@@ -77,3 +77,16 @@ def test_launcher_rejects_unknown_names(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents", "ppo",
                            "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown agent 'ppo'" in proc.stderr
+
+
+def test_dry_run_prints_the_sbatch_parameters(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--seeds", "1",
+                           "--dry-run", "--", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
+                           "hydra.launcher.gpus_per_node=1", "hydra.launcher.account=rl"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (launcher,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("launcher: ")]
+    for part in ("launcher=SlurmLauncher", "partition=gpu", "gpus_per_node=1", "account=rl", "timeout_min=1440",
+                 "max_num_timeout=20", "array_parallelism=64"):
+        assert part in launcher, part
+    assert not (tmp_path / "runs").exists() and not (tmp_path / ".submitit").exists()
