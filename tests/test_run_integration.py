@@ -90,6 +90,7 @@ def test_crash_resume_and_corrupted_checkpoint(tmp_path):
     run = tmp_path / "run"
     args = [*SMOKE, "seed=3", f"hydra.run.dir={run}"]
     assert run_cli(*args, cwd=tmp_path).returncode == 0
+    uninterrupted = {name: pd.read_csv(run / name) for name in ("eval.csv", "train.csv", "causal_weights.csv")}
     # Pretend the run died after the step-400 checkpoint and left a torn step-800 file.
     (run / "final.json").unlink()
     (run / "checkpoints/last.pt").write_bytes(b"torn write")
@@ -101,6 +102,12 @@ def test_crash_resume_and_corrupted_checkpoint(tmp_path):
     assert list(ev["step"]) == [400, 800]                     # no duplicated or lost eval row
     assert list(pd.read_csv(run / "train.csv")["step"]) == [200, 400, 600, 800]
     assert torch.load(run / "checkpoints/last.pt", weights_only=False)["step"] == 800
+    # Exact resume: the interrupted run ends with exactly the uninterrupted run's numbers.
+    timing = ["elapsed_s", "steps_per_sec", "compute_s"]
+    for name, before in uninterrupted.items():
+        after = pd.read_csv(run / name)
+        pd.testing.assert_frame_equal(after.drop(columns=timing, errors="ignore"),
+                                      before.drop(columns=timing, errors="ignore"), check_exact=True)
 
 
 def test_relaunch_with_a_different_config_is_refused(tmp_path):

@@ -26,7 +26,7 @@ from ace.buffer import RingBuffer, causal_window, replay_buffer
 from ace.causal import action_reward_weights
 from ace.checkpoint import load_checkpoint, save_checkpoint
 from ace.config import validate
-from ace.envs import make_env
+from ace.envs import env_rng_state, make_env, set_env_rng_state
 from ace.files import atomic_write_text
 from ace.logger import RunLogger
 from ace.record import write_record
@@ -115,6 +115,8 @@ class Trainer:
         self.episodes = 0
         self._resumed_eval: tuple[float, float] | None = None
         self._resumed_action_rng: dict | None = None
+        self._resumed_env_rng: dict | None = None
+        self.acc: defaultdict[str, list[float]] = defaultdict(list)  # train metrics since the last row
 
         self._check_same_config()
         state = load_checkpoint(self.ckpt_dir)
@@ -169,6 +171,8 @@ class Trainer:
                 "action_space": self.env.action_space.np_random.bit_generator.state,
             },
             "last_eval": self.logger.last_eval,
+            "env_rng": env_rng_state(self.env),
+            "train_accumulators": dict(self.acc),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -187,6 +191,8 @@ class Trainer:
         # Applied after the env's seeded reset in run(), which would otherwise reseed it.
         self._resumed_action_rng = rng["action_space"]
         self._resumed_eval = state.get("last_eval")
+        self._resumed_env_rng = state.get("env_rng")
+        self.acc = defaultdict(list, state.get("train_accumulators", {}))
 
     def save(self) -> None:
         save_checkpoint(self.ckpt_dir, self.state_dict())
@@ -196,11 +202,16 @@ class Trainer:
         cfg, tc = self.cfg, self.cfg.train
         if self._resumed_eval:
             self.logger.last_eval = tuple(self._resumed_eval)
-        # The env's own state is not checkpointed: a resumed run starts a fresh episode.
-        obs, _ = self.env.reset(seed=cfg.seed + self.step)
-        if self._resumed_action_rng is not None:
-            self.env.action_space.np_random.bit_generator.state = self._resumed_action_rng
-        ep_return, acc = 0.0, defaultdict(list)
+        if self._resumed_env_rng is not None:
+            # Checkpoints are taken at episode ends, before the reset: restoring the env's RNGs
+            # makes this reset, and so the rest of the run, the same as without the interruption.
+            set_env_rng_state(self.env, self._resumed_env_rng)
+            obs, _ = self.env.reset()
+        else:
+            obs, _ = self.env.reset(seed=cfg.seed + self.step)
+            if self._resumed_action_rng is not None:
+                self.env.action_space.np_random.bit_generator.state = self._resumed_action_rng
+        ep_return, checkpoint_due = 0.0, False
         # A bar is redrawn often; plain lines (files, SLURM logs) only every log.every steps.
         progress_every = max(1, tc.total_steps // 500) if self.logger.has_bar else cfg.log.every
         try:
@@ -218,17 +229,17 @@ class Trainer:
                 self.step += 1
                 ep_return += float(reward)
                 obs = next_obs
-                if terminated or truncated:
-                    obs, _ = self.env.reset()
+                episode_over = terminated or truncated
+                if episode_over:
                     self.episodes += 1
-                    acc["episode_return"].append(ep_return)
+                    self.acc["episode_return"].append(ep_return)
                     ep_return = 0.0
 
                 if len(self.replay) > tc.learning_starts:
                     self._maybe_update_causal_weights()  # official: inside the learning block
                     for _ in range(tc.updates_per_step):
                         for k, v in self.agent.update(self.replay.sample(cfg.agent.batch_size, self.rng)).items():
-                            acc[k].append(v)
+                            self.acc[k].append(v)
                         if self.agent.last_reset is not None:
                             self.logger.log_reset(self.step, self.agent.last_reset)
                             self.agent.last_reset = None
@@ -237,11 +248,17 @@ class Trainer:
                     mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes,
                                                        cfg.seed + EVAL_SEED_OFFSET)
                     self.logger.log_eval(self.step, mean_return, success, self.episodes)
-                if self.step % cfg.log.every == 0 and "critic_loss" in acc:
-                    self._log_train(acc)
-                    acc = defaultdict(list)
-                if self.step % cfg.checkpoint.every == 0 or self.step == tc.total_steps:
+                if self.step % cfg.log.every == 0 and "critic_loss" in self.acc:
+                    self._log_train(self.acc)
+                    self.acc = defaultdict(list)
+                # Checkpoint at the first episode end at or after each checkpoint.every steps
+                # (and at the end), so that no simulator state needs saving.
+                checkpoint_due |= self.step % cfg.checkpoint.every == 0
+                if (checkpoint_due and episode_over) or self.step == tc.total_steps:
                     self.save()
+                    checkpoint_due = False
+                if episode_over:
+                    obs, _ = self.env.reset()
                 if self.step % progress_every == 0 or self.step == tc.total_steps:
                     self.logger.progress(self.step)
         finally:

@@ -39,6 +39,7 @@ class DMCEnv(gym.Env):
 
     def __init__(self, domain: str, task: str, seed: int):
         self._env = _suite().load(domain, task, task_kwargs={"random": seed})
+        self._task_random = self._env.task.random  # reseeded in place; visible to checkpointing
         spec = self._env.action_spec()
         self.action_space = gym.spaces.Box(spec.minimum.astype(np.float32), spec.maximum.astype(np.float32),
                                            dtype=np.float32)
@@ -52,7 +53,7 @@ class DMCEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if seed is not None:
-            self._env.task.random.seed(seed)
+            self._task_random.seed(seed)
         return self._flat(self._env.reset().observation), {}
 
     def step(self, action):

@@ -86,3 +86,42 @@ def make_env(env_cfg: DictConfig, seed: int) -> gym.Env:
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
+
+
+def _wrapper_chain(env: gym.Env) -> list:
+    chain, e = [], env
+    while True:
+        chain.append(e)
+        inner = getattr(e, "env", None)
+        if inner is None or inner is e or not isinstance(inner, gym.Env):
+            return chain
+        e = inner
+
+
+def _rng_holders(env: gym.Env) -> dict[str, object]:
+    """Every numpy RNG the env chain holds directly or in its spaces, by a stable name."""
+    found: dict[str, object] = {}
+    for depth, layer in enumerate(_wrapper_chain(env)):
+        for name, value in vars(layer).items():
+            if isinstance(value, (np.random.Generator, np.random.RandomState)):
+                found[f"{depth}.{name}"] = value
+            elif isinstance(value, gym.spaces.Space) and value._np_random is not None:
+                found[f"{depth}.{name}._np_random"] = value._np_random
+    return found
+
+
+def env_rng_state(env: gym.Env) -> dict[str, object]:
+    """The state of every RNG in the env chain: with it, the next ``reset()`` is reproducible."""
+    return {k: (rng.bit_generator.state if isinstance(rng, np.random.Generator) else rng.get_state())
+            for k, rng in _rng_holders(env).items()}
+
+
+def set_env_rng_state(env: gym.Env, state: dict[str, object]) -> None:
+    holders = _rng_holders(env)
+    if set(holders) != set(state):
+        raise ValueError(f"env RNG layout changed: checkpoint has {sorted(state)}, env has {sorted(holders)}")
+    for k, rng in holders.items():
+        if isinstance(rng, np.random.Generator):
+            rng.bit_generator.state = state[k]
+        else:
+            rng.set_state(state[k])
