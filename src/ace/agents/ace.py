@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from ace.agents.common import gradient_step, soft_update_
 from ace.agents.networks import GaussianPolicy, TwinQ
 from ace.dormancy import (
     causal_perturb_factor,
@@ -112,25 +113,19 @@ class ACEAgent:
         n = self.updates
         self.updates += 1
         loss, metrics = self.critic_loss(b)
-        self.critic_optim.zero_grad()
-        loss.backward()
-        self.critic_optim.step()
+        gradient_step(self.critic_optim, loss)
 
         if n % self.cfg.update_interval == 0:
             self.critic.requires_grad_(False)
             actor_loss, causal_logp, logp = self.actor_loss(b["obs"])
-            self.policy_optim.zero_grad()
-            actor_loss.backward()
-            self.policy_optim.step()
+            gradient_step(self.policy_optim, actor_loss)
             self.critic.requires_grad_(True)
             if self.cfg.temperature.learn:
                 a_loss = self.alpha_loss(causal_logp)
-                self.alpha_optim.zero_grad()
-                a_loss.backward()
-                self.alpha_optim.step()
+                gradient_step(self.alpha_optim, a_loss)
                 self.alpha = self.log_alpha.detach().exp()[0]
                 metrics["alpha_loss"] = a_loss.item()
-            self._soft_update_target()
+            soft_update_(self.critic_target, self.critic, self.cfg.tau)
             metrics.update(actor_loss=actor_loss.item(), entropy=-logp.mean().item(),
                            causal_entropy=-causal_logp.mean().item())
         metrics["alpha"] = float(self.alpha)
@@ -139,12 +134,6 @@ class ACEAgent:
         if r.enabled and n % r.interval == 0 and n > r.min_updates:
             self.last_reset = self.reset(n)
         return metrics
-
-    @torch.no_grad()
-    def _soft_update_target(self) -> None:
-        tau = self.cfg.tau
-        for p_t, p in zip(self.critic_target.parameters(), self.critic.parameters(), strict=True):
-            p_t.lerp_(p, tau)
 
     # ----------------------------------------------------------------- reset
     def dormancy(self) -> float:

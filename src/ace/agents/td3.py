@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
+from ace.agents.common import gradient_step, soft_update_
 from ace.agents.networks import TwinQ, hidden_layers, xavier_init_
 from ace.dormancy import gradient_dormancy
 
@@ -81,20 +82,14 @@ class TD3Agent:
         n = self.updates
         self.updates += 1
         loss, metrics = self.critic_loss(b)
-        self.critic_optim.zero_grad()
-        loss.backward()
-        self.critic_optim.step()
+        gradient_step(self.critic_optim, loss)
         if n % self.cfg.update_interval == 0:
             self.critic.requires_grad_(False)
             actor_loss = -self.critic.q1(torch.cat([b["obs"], self.policy(b["obs"])], dim=-1)).mean()
-            self.policy_optim.zero_grad()
-            actor_loss.backward()
-            self.policy_optim.step()
+            gradient_step(self.policy_optim, actor_loss)
             self.critic.requires_grad_(True)
-            with torch.no_grad():
-                for target, online in ((self.critic_target, self.critic), (self.policy_target, self.policy)):
-                    for p_t, p in zip(target.parameters(), online.parameters(), strict=True):
-                        p_t.lerp_(p, self.cfg.tau)
+            soft_update_(self.critic_target, self.critic, self.cfg.tau)
+            soft_update_(self.policy_target, self.policy, self.cfg.tau)
             metrics["actor_loss"] = actor_loss.item()
         return metrics
 
