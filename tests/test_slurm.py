@@ -78,3 +78,31 @@ def test_requeued_job_resumes_from_its_checkpoint(slurm_env, tmp_path):
     while _squeue(slurm_env) and time.time() < deadline:
         time.sleep(0.5)
     assert not _squeue(slurm_env)
+
+
+def test_status_and_relaunch_through_slurm(slurm_env, tmp_path):
+    bench = [sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents", "sac", "--seeds", "1",
+             "--tasks", "panda/reach-joints"]
+    overrides = ["--", "preset=smoke", "wandb.mode=disabled", "log.progress=lines", "train.total_steps=4000",
+                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
+    run = tmp_path / "runs/ace29_smoke/panda/reach-joints/sac/seed=1"
+
+    def state() -> str:
+        out = subprocess.run([*bench, "--status", *overrides], cwd=tmp_path, env=slurm_env, capture_output=True,
+                             text=True, timeout=300).stdout
+        return dict(line.split() for line in out.splitlines() if line.startswith("runs/"))[
+            "runs/ace29_smoke/panda/reach-joints/sac/seed=1"]
+
+    assert state() == "missing"
+    launch = subprocess.Popen([*bench, "--relaunch", *overrides], cwd=tmp_path, env=slurm_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not (run / "job.json").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert state() == "running"
+    out, _ = launch.communicate(timeout=600)
+    assert launch.returncode == 0, out[-3000:]
+    assert state() == "done"
+    again = subprocess.run([*bench, "--relaunch", *overrides], cwd=tmp_path, env=slurm_env, capture_output=True,
+                           text=True, timeout=300)
+    assert "nothing to relaunch" in again.stdout
