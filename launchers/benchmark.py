@@ -26,14 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ace.cli import ChoiceError, expand_ranges, group_options  # noqa: E402
-from ace.config import register_resolvers  # noqa: E402
-
-CONF = ROOT / "conf"
+from ace.config import CONF_DIR as CONF  # noqa: E402
+from ace.config import composer  # noqa: E402
 
 
 def parse_list(text: str, name: str) -> list[str]:
@@ -51,10 +48,9 @@ def parse_list(text: str, name: str) -> list[str]:
 def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str],
          only: list[str] | None = None) -> list[dict]:
     """Every run the multirun would launch, composed exactly as src/run.py composes it."""
-    register_resolvers()
     runs = []
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        tasks = list(compose("config", overrides=[f"+benchmark={benchmark}", *overrides]).benchmark.tasks)
+    with composer() as compose:
+        tasks = list(compose([f"+benchmark={benchmark}", *overrides]).benchmark.tasks)
         unknown = sorted(set(only or []) - set(tasks))
         if unknown:
             raise ChoiceError(f"--tasks {', '.join(unknown)} not in benchmark {benchmark}; it has: {', '.join(tasks)}")
@@ -62,8 +58,8 @@ def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[st
             if only and env not in only:
                 continue
             for agent in agents:
-                cfg = compose("config", overrides=[f"+benchmark={benchmark}", f"env={env}", f"agent={agent}",
-                                                   *overrides])  # the seed changes only the folder
+                cfg = compose([f"+benchmark={benchmark}", f"env={env}", f"agent={agent}",
+                               *overrides])  # the seed changes only the folder
                 for seed in seeds:
                     run_dir = f"runs/{cfg.experiment}/{cfg.env.domain}/{cfg.env.task}/{cfg.agent.name}/seed={seed}"
                     runs.append({"run_dir": run_dir, "env": env, "agent": agent, "seed": int(seed),
@@ -118,10 +114,8 @@ def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) ->
 
 def launcher_settings(benchmark: str, overrides: list[str]) -> dict:
     """The Hydra launcher's settings (the sbatch parameters for hydra/launcher=slurm), resolved."""
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[f"+benchmark={benchmark}", *overrides], return_hydra_config=True)
+    with composer() as compose:
+        cfg = compose([f"+benchmark={benchmark}", *overrides], return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     target = str(launcher.pop("_target_", ""))
     if "submitit" not in target:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
+
+from ace.config import composer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -19,9 +19,8 @@ RUN = ROOT / "src" / "run.py"
 
 def compose_cfg(*overrides: str) -> DictConfig:
     """The config ``src/run.py`` would see for these overrides (without Hydra's run-time keys)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    with composer(CONF) as compose:
+        return compose(overrides)
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:

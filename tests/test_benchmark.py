@@ -4,13 +4,11 @@ import subprocess
 import sys
 
 from conftest import CONF, ROOT
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from ace.cli import group_options
-from ace.config import register_resolvers
+from ace.config import composer
 
 BUDGETS = {"mujoco": 1_000_000, "dmc": 400_000, "metaworld": 1_000_000, "metaworld_sparse": 1_000_000,
            "adroit": 1_000_000, "shadowhand": 1_000_000, "robel": 1_000_000, "panda": 100_000}
@@ -18,10 +16,8 @@ BUDGETS = {"mujoco": 1_000_000, "dmc": 400_000, "metaworld": 1_000_000, "metawor
 
 def sweep_envs() -> tuple[list[str], dict]:
     """The env choices Hydra's sweeper gets from ``+benchmark=ace29``, resolved as in src/run.py."""
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["+benchmark=ace29"], return_hydra_config=True)
+    with composer(CONF) as compose:
+        cfg = compose(["+benchmark=ace29"], return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
     (override,) = OverridesParser.create().parse_overrides([f"env={params['env']}"])
     return list(override.sweep_iterator()), OmegaConf.to_container(cfg.benchmark.tasks)
@@ -44,10 +40,9 @@ def test_benchmark_expands_to_the_papers_task_runs():
 
 def test_listed_budgets_and_metrics_match_the_env_configs():
     envs, listed = sweep_envs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with composer(CONF) as compose:
         for env in envs:
-            cfg = compose("config", overrides=["+benchmark=ace29", f"env={env}"])
+            cfg = compose(["+benchmark=ace29", f"env={env}"])
             domain = env.split("/")[0]
             expected = 3_000_000 if env == "mujoco/ant" else BUDGETS[domain]
             assert cfg.train.total_steps == expected == listed[env]["budget"], env

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from ace.agents import AGENTS
@@ -16,6 +22,25 @@ POSITIVE_INTS = (
     "agent.reset.interval",
 )
 NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates")
+
+
+#: The project's config folder (``conf/`` beside ``src/``).
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+@contextmanager
+def composer(conf_dir: Path = CONF_DIR) -> Iterator[Callable[..., DictConfig]]:
+    """``compose(overrides, return_hydra_config=False)`` giving the config ``src/run.py`` would get.
+
+    For tools and tests that need configs outside a Hydra app (launchers, dry runs).
+    """
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        def compose_with(overrides: Iterable[str] = (), return_hydra_config: bool = False) -> DictConfig:
+            return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+        yield compose_with
 
 
 def register_resolvers() -> None:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import socket
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -113,8 +114,6 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
         self.episodes = 0
-        self._resumed_eval: tuple[float, float] | None = None
-        self._resumed_action_rng: dict | None = None
         self._resumed_env_rng: dict | None = None
         self.acc: defaultdict[str, list[float]] = defaultdict(list)  # train metrics since the last row
 
@@ -130,6 +129,7 @@ class Trainer:
         # logged again by the resumed run, so they are dropped rather than duplicated.
         self.logger.drop_rows_after(self.step)
         if state is not None:
+            self.logger.last_eval = state["last_eval"]
             log.info("resumed from %s at step %d", self.ckpt_dir, self.step)
         write_record(self.run_dir, overrides or [], self.device)
         write_job_marker(self.run_dir)
@@ -168,7 +168,6 @@ class Trainer:
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "buffer": self.rng.bit_generator.state,
-                "action_space": self.env.action_space.np_random.bit_generator.state,
             },
             "last_eval": self.logger.last_eval,
             "env_rng": env_rng_state(self.env),
@@ -188,10 +187,7 @@ class Trainer:
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.rng.bit_generator.state = rng["buffer"]
-        # Applied after the env's seeded reset in run(), which would otherwise reseed it.
-        self._resumed_action_rng = rng["action_space"]
-        self._resumed_eval = state.get("last_eval")
-        self._resumed_env_rng = state.get("env_rng")
+        self._resumed_env_rng = state["env_rng"]  # includes the action space's sampler
         self.acc = defaultdict(list, state.get("train_accumulators", {}))
 
     def save(self) -> None:
@@ -200,17 +196,13 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
         cfg, tc = self.cfg, self.cfg.train
-        if self._resumed_eval:
-            self.logger.last_eval = tuple(self._resumed_eval)
         if self._resumed_env_rng is not None:
             # Checkpoints are taken at episode ends, before the reset: restoring the env's RNGs
             # makes this reset, and so the rest of the run, the same as without the interruption.
             set_env_rng_state(self.env, self._resumed_env_rng)
             obs, _ = self.env.reset()
         else:
-            obs, _ = self.env.reset(seed=cfg.seed + self.step)
-            if self._resumed_action_rng is not None:
-                self.env.action_space.np_random.bit_generator.state = self._resumed_action_rng
+            obs, _ = self.env.reset(seed=cfg.seed)
         ep_return, checkpoint_due = 0.0, False
         # A bar is redrawn often; plain lines (files, SLURM logs) only every log.every steps.
         progress_every = max(1, tc.total_steps // 500) if self.logger.has_bar else cfg.log.every
@@ -304,8 +296,6 @@ def slurm_job_id() -> str | None:
 
 def write_job_marker(run_dir: Path) -> None:
     """Who is running this folder now, so that launchers/benchmark.py --status can tell running from failed."""
-    import socket
-
     marker = {"slurm_job_id": slurm_job_id(), "host": socket.gethostname(), "pid": os.getpid(),
               "started": time.time()}
     atomic_write_text(Path(run_dir) / JOB_FILE, json.dumps(marker) + "\n")
