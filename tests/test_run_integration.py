@@ -103,7 +103,11 @@ def test_crash_resume_and_corrupted_checkpoint(tmp_path):
     assert list(pd.read_csv(run / "train.csv")["step"]) == [200, 400, 600, 800]
     assert torch.load(run / "checkpoints/last.pt", weights_only=False)["step"] == 800
     # Exact resume: the interrupted run ends with exactly the uninterrupted run's numbers.
-    timing = ["elapsed_s", "steps_per_sec", "compute_s"]
+    timing = ["elapsed_s", "steps_per_sec", "compute_s", "env_s", "act_s", "update_s", "causal_s", "eval_s",
+              "checkpoint_s"]
+    # Wall-clock keeps counting across the interruption (the phase timers are in the checkpoint).
+    resumed_train = pd.read_csv(run / "train.csv")
+    assert resumed_train["elapsed_s"].is_monotonic_increasing and resumed_train["env_s"].is_monotonic_increasing
     for name, before in uninterrupted.items():
         after = pd.read_csv(run / name)
         pd.testing.assert_frame_equal(after.drop(columns=timing, errors="ignore"),
@@ -133,18 +137,6 @@ def test_bad_input_stops_before_training(tmp_path, args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
-
-
-def test_analysis_loads_the_sweep_in_long_format(smoke_sweep):
-    from analysis.runs import load_runs
-
-    root, _ = smoke_sweep
-    df = load_runs(root)
-    assert len(df) == 4 and sorted(df["seed"].unique()) == [1, 2]
-    assert set(df["task"]) == {"reach"} and set(df["agent"]) == {"ace"} and set(df["experiment"]) == {"smoke"}
-    assert list(df.columns[:5]) == ["experiment", "domain", "task", "agent", "seed"]
-    weights = load_runs(root, "causal_weights.csv")
-    assert {"w0", "w3"} <= set(weights.columns) and len(weights) == 4
 
 
 def test_wandb_offline_writes_a_local_run(tmp_path):

@@ -20,6 +20,8 @@ EVAL_COLUMNS = ["step", "return", "success", "episodes", "elapsed_s"]
 TRAIN_COLUMNS = [
     "step", "updates", "episodes", "episode_return", "critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy",
     "causal_entropy", "q", "dormancy", "steps_per_sec", "elapsed_s",
+    # Cumulative wall-clock seconds per phase of the loop (see ace.runner.PHASES), kept across resumes.
+    "env_s", "act_s", "update_s", "causal_s", "eval_s", "checkpoint_s",
 ]
 RESET_COLUMNS = ["step", "update", "dormancy", "factor", "applied"]
 WANDB_MODES = ("online", "offline", "disabled")
@@ -72,7 +74,7 @@ class RunLogger:
     """Writes eval/train/causal/reset records to CSV, wandb and the console."""
 
     def __init__(self, run_dir: Path, action_dim: int, total_steps: int, config: dict,
-                 wandb_cfg: Any, progress: str = "auto", start_step: int = 0):
+                 wandb_cfg: Any, progress: str = "auto", start_step: int = 0, elapsed_before: float = 0.0):
         if wandb_cfg.mode not in WANDB_MODES:
             raise ValueError(f"wandb.mode={wandb_cfg.mode!r} is not one of {WANDB_MODES}")
         if progress not in PROGRESS_MODES:
@@ -87,6 +89,7 @@ class RunLogger:
         self.last_eval: tuple[float, float] | None = None
         self._t0 = time.time()
         self._start_step = start_step
+        self._elapsed_before = elapsed_before  # wall-clock of the run before this launch (resume)
         self._wandb = self._init_wandb(wandb_cfg, config)
         use_bar = progress == "bar" or (progress == "auto" and sys.stderr.isatty())
         self._bar = None
@@ -121,10 +124,12 @@ class RunLogger:
 
     @property
     def elapsed(self) -> float:
-        return time.time() - self._t0
+        """Wall-clock seconds of the whole run, earlier launches included (up to their checkpoint)."""
+        return self._elapsed_before + time.time() - self._t0
 
     def steps_per_sec(self, step: int) -> float:
-        return (step - self._start_step) / max(self.elapsed, 1e-9)
+        """Env steps per second of this launch."""
+        return (step - self._start_step) / max(time.time() - self._t0, 1e-9)
 
     def log_eval(self, step: int, mean_return: float, success: float, episodes: int) -> None:
         self.last_eval = (mean_return, success)

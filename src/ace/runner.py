@@ -31,6 +31,7 @@ from ace.envs import env_rng_state, make_env, set_env_rng_state
 from ace.files import atomic_write_text
 from ace.logger import RunLogger
 from ace.record import write_record
+from ace.timing import PhaseTimer
 
 log = logging.getLogger("ace")
 
@@ -116,14 +117,18 @@ class Trainer:
         self.episodes = 0
         self._resumed_env_rng: dict | None = None
         self.acc: defaultdict[str, list[float]] = defaultdict(list)  # train metrics since the last row
+        self.timer = PhaseTimer()
+        elapsed_before = 0.0
 
         self._check_same_config()
         state = load_checkpoint(self.ckpt_dir)
         if state is not None:
             self._restore(state)
+            elapsed_before = float(state.get("elapsed_s", 0.0))
         self.logger = RunLogger(
             self.run_dir, self.action_dim, cfg.train.total_steps,
             OmegaConf.to_container(cfg, resolve=True), cfg.wandb, cfg.log.progress, start_step=self.step,
+            elapsed_before=elapsed_before,
         )
         # Rows past the checkpoint (or any row, when a crashed run left no checkpoint) will be
         # logged again by the resumed run, so they are dropped rather than duplicated.
@@ -172,6 +177,8 @@ class Trainer:
             "last_eval": self.logger.last_eval,
             "env_rng": env_rng_state(self.env),
             "train_accumulators": dict(self.acc),
+            "phase_seconds": dict(self.timer.totals),
+            "elapsed_s": self.logger.elapsed,
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -189,9 +196,11 @@ class Trainer:
         self.rng.bit_generator.state = rng["buffer"]
         self._resumed_env_rng = state["env_rng"]  # includes the action space's sampler
         self.acc = defaultdict(list, state.get("train_accumulators", {}))
+        self.timer = PhaseTimer(state.get("phase_seconds"))
 
     def save(self) -> None:
-        save_checkpoint(self.ckpt_dir, self.state_dict())
+        with self.timer("checkpoint"):
+            save_checkpoint(self.ckpt_dir, self.state_dict())
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
@@ -206,13 +215,13 @@ class Trainer:
         ep_return, checkpoint_due = 0.0, False
         # A bar is redrawn often; plain lines (files, SLURM logs) only every log.every steps.
         progress_every = max(1, tc.total_steps // 500) if self.logger.has_bar else cfg.log.every
+        timer = self.timer
         try:
             while self.step < tc.total_steps:
-                if self.step < tc.start_steps:
-                    action = self.env.action_space.sample()
-                else:
-                    action = self.agent.act(obs)
-                next_obs, reward, terminated, truncated, _ = self.env.step(action)
+                with timer("act"):
+                    action = self.env.action_space.sample() if self.step < tc.start_steps else self.agent.act(obs)
+                with timer("env"):
+                    next_obs, reward, terminated, truncated, _ = self.env.step(action)
                 # Only true termination cuts the bootstrap; a time limit does not.
                 self.replay.add(obs=obs, action=action, reward=reward, next_obs=next_obs,
                                 mask=0.0 if terminated else 1.0)
@@ -230,15 +239,18 @@ class Trainer:
                 if len(self.replay) > tc.learning_starts:
                     self._maybe_update_causal_weights()  # official: inside the learning block
                     for _ in range(tc.updates_per_step):
-                        for k, v in self.agent.update(self.replay.sample(cfg.agent.batch_size, self.rng)).items():
+                        with timer("update"):
+                            metrics = self.agent.update(self.replay.sample(cfg.agent.batch_size, self.rng))
+                        for k, v in metrics.items():
                             self.acc[k].append(v)
                         if self.agent.last_reset is not None:
                             self.logger.log_reset(self.step, self.agent.last_reset)
                             self.agent.last_reset = None
 
                 if self.step % cfg.eval.every == 0 or self.step == tc.total_steps:
-                    mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes,
-                                                       cfg.seed + EVAL_SEED_OFFSET)
+                    with timer("eval"):
+                        mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes,
+                                                           cfg.seed + EVAL_SEED_OFFSET)
                     self.logger.log_eval(self.step, mean_return, success, self.episodes)
                 if self.step % cfg.log.every == 0 and "critic_loss" in self.acc:
                     self._log_train(self.acc)
@@ -250,7 +262,8 @@ class Trainer:
                     self.save()
                     checkpoint_due = False
                 if episode_over:
-                    obs, _ = self.env.reset()
+                    with timer("env"):
+                        obs, _ = self.env.reset()
                 if self.step % progress_every == 0 or self.step == tc.total_steps:
                     self.logger.progress(self.step)
         finally:
@@ -262,10 +275,11 @@ class Trainer:
         if self.window is None or self.step % c.interval != 0 or not self.window.full:
             return
         t0 = time.time()
-        data = self.window.chronological()
-        weights = action_reward_weights(data["obs"], data["action"], data["reward"],
-                                        drop_constant_columns=c.drop_constant_columns)
-        self.agent.set_causal_weights(weights)
+        with self.timer("causal"):
+            data = self.window.chronological()
+            weights = action_reward_weights(data["obs"], data["action"], data["reward"],
+                                            drop_constant_columns=c.drop_constant_columns)
+            self.agent.set_causal_weights(weights)
         self.logger.log_causal(self.step, weights, time.time() - t0)
 
     def _log_train(self, acc: dict[str, list[float]]) -> None:
@@ -274,7 +288,7 @@ class Trainer:
         row["episodes"] = self.episodes
         if self.agent.updates >= self.cfg.agent.update_interval:
             row["dormancy"] = self.agent.dormancy()
-        self.logger.log_train(self.step, row)
+        self.logger.log_train(self.step, {**row, **self.timer.row()})
 
     def _finish(self) -> dict[str, Any]:
         ret, success = self.logger.last_eval or (float("nan"), float("nan"))
