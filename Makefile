@@ -19,7 +19,7 @@ ROBEL := robel==0.1.2
 # temporary folder installs it; the venv's own pip is left as it is.
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
-	$(PY) -m pip install -e ".[test,panda,robel]"
+	$(PY) -m pip install -e ".[test,analysis,panda,robel]"
 	$(PY) -m pip install --no-deps "$(ROBEL)" || { \
 	  tmp=$$(mktemp -d) && $(PY) -m pip install -q --target "$$tmp" "pip<24.1" && \
 	  PYTHONPATH="$$tmp" $(PY) -m pip install --no-deps "$(ROBEL)"; rc=$$?; rm -rf "$$tmp"; exit $$rc; }

@@ -1,0 +1,166 @@
+"""Figures and tables of a results folder, without Jupyter.
+
+    python -m analysis.report runs/ace29_paper --out reports/ace29
+
+writes learning curves per domain, aggregate scores (mean and IQM with stratified bootstrap CIs),
+the normalized-score bar chart, ablations, causal-weight diagnostics, wall-clock figures, the
+results table (CSV/Markdown/LaTeX) and ``index.md`` linking them. ``analysis/notebooks/results.ipynb``
+shows the same, inline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ace.files import atomic_write_text
+from analysis import plots, scores
+from analysis.reference import PAPER_CSV, load_paper_results
+from analysis.runs import load_table, run_index
+from analysis.tables import display_table, to_markdown, write_results
+
+
+@dataclass
+class Report:
+    """Everything the report shows: the tables, and the figures by file stem."""
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    final: pd.DataFrame
+    results: pd.DataFrame
+    aggregates: pd.DataFrame
+    paper_aggregates: pd.DataFrame | None
+    phase_seconds: pd.DataFrame | None
+    figures: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _optional(root: Path, source: str) -> pd.DataFrame | None:
+    try:
+        return load_table(root, source)
+    except FileNotFoundError:
+        return None
+
+
+def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, reps: int = 2000, conf: float = 0.95,
+                 last_evals: int = 1, return_normalizer: str = "best", seed: int = 0) -> Report:
+    """Load every run under ``root`` and compute the report's tables and figures."""
+    root = Path(root)
+    runs = run_index(root)
+    evals = load_table(root, "eval")
+    paper = load_paper_results(paper_csv) if paper_csv is not None else None
+    curves = scores.learning_curves(evals, reps=reps, conf=conf, seed=seed)
+    final = scores.final_scores(evals, last_evals=last_evals)
+    results = scores.results_table(final, paper, reps=reps, conf=conf, seed=seed)
+    normalized = scores.normalized_scores(final, paper, return_normalizer)
+    aggregates = scores.aggregate(normalized, reps=reps, conf=conf, seed=seed)
+    paper_agg = (scores.paper_aggregate(paper, final, return_normalizer=return_normalizer)
+                 if paper is not None else None)
+    report = Report(runs, curves, final, results, aggregates, paper_agg, None)
+
+    unfinished = runs[~runs["finished"]]
+    if len(unfinished):
+        report.notes.append(f"{len(unfinished)} of {len(runs)} runs are unfinished; their latest evaluation is used: "
+                            + ", ".join(unfinished["run"]))
+    for domain in sorted(curves["domain"].unique()):
+        report.figures[f"curves_{domain}"] = plots.learning_curves(curves, domain, paper, conf=conf)
+    report.figures["aggregate_intervals"] = plots.aggregate_intervals(aggregates, conf=conf)
+    report.figures["normalized_scores"] = plots.normalized_bars(aggregates, paper_agg)
+    if final["variant"].nunique() > 1:
+        report.figures["ablation"] = plots.ablation(final, conf=conf, reps=reps, seed=seed)
+
+    weights, train, resets = _optional(root, "causal"), _optional(root, "train"), _optional(root, "resets")
+    if weights is not None and train is not None:
+        for (domain, task, agent), w in weights.groupby(["domain", "task", "agent"]):
+            sel = (train["domain"] == domain) & (train["task"] == task) & (train["agent"] == agent)
+            r = None
+            if resets is not None:
+                r = resets[(resets["domain"] == domain) & (resets["task"] == task) & (resets["agent"] == agent)]
+            report.figures[f"causal_weights/{domain}__{task}__{agent}"] = plots.causal_weights(
+                w, train[sel], r, title=f"{domain}/{task} {agent}:")
+    if train is not None:
+        try:
+            report.phase_seconds = plots.phase_seconds(train)
+            report.figures["wallclock"] = plots.wallclock(train)
+        except ValueError as e:  # runs logged before the phase timers existed
+            report.notes.append(f"wall-clock figure skipped: {e}")
+    return report
+
+
+def write_report(report: Report, out: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Save every figure and table under ``out`` and an ``index.md`` that links them."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_results(report.results, out)
+    for name, table in (("aggregates", report.aggregates), ("curves", report.curves), ("final_scores", report.final),
+                        ("runs", report.runs)):
+        atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
+        written.append(out / f"{name}.csv")
+    if report.paper_aggregates is not None:
+        atomic_write_text(out / "paper_aggregates.csv", report.paper_aggregates.to_csv(index=False))
+        written.append(out / "paper_aggregates.csv")
+    if report.phase_seconds is not None:
+        atomic_write_text(out / "phase_seconds.csv", report.phase_seconds.to_csv())
+        written.append(out / "phase_seconds.csv")
+    for name, fig in report.figures.items():
+        written += plots.save(fig, out / name, formats)
+        plt.close(fig)
+    written.append(_write_index(report, out, formats))
+    return written
+
+
+def _write_index(report: Report, out: Path, formats: tuple[str, ...]) -> Path:
+    n = report.runs
+    agents, seeds = ", ".join(sorted(n["agent"].unique())), ", ".join(map(str, sorted(n["seed"].unique())))
+    lines = ["# Results report", "",
+             f"{len(n)} runs: {n['domain'].nunique()} domain(s), {n['task'].nunique()} task(s), "
+             f"agents {agents}, seeds {seeds}.", ""]
+    lines += [f"- {note}" for note in report.notes]
+    lines += ["", "## Final performance (mean over seeds [95% bootstrap CI])", "",
+              to_markdown(display_table(report.results)), "## Aggregates (normalized scores)", "",
+              to_markdown(report.aggregates.round(2)), "## Figures", ""]
+    if "png" in formats:
+        lines += [f"![{name}]({name}.png)" for name in report.figures]
+    else:
+        lines += [f"- {name}.{formats[0]}" for name in report.figures]
+    path = out / "index.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("runs_dir", type=Path, help="results folder (searched recursively for run folders)")
+    p.add_argument("--out", type=Path, required=True, help="report folder to write")
+    p.add_argument("--paper", default=str(PAPER_CSV), help="paper results CSV for reference marks ('none' to omit)")
+    p.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated (default png,pdf)")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--conf", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--last-evals", type=int, default=1, help="final score = mean of a run's last N evaluations")
+    p.add_argument("--normalize-returns", choices=scores.RETURN_NORMALIZERS, default="best",
+                   help="reference that return tasks are divided by: best agent here, or the paper's ACE")
+    args = p.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    try:
+        report = build_report(args.runs_dir, None if args.paper == "none" else args.paper, reps=args.reps,
+                              conf=args.conf, last_evals=args.last_evals, return_normalizer=args.normalize_returns)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files = write_report(report, args.out, tuple(f for f in args.formats.split(",") if f))
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"{len(report.runs)} runs -> {len(files)} files in {args.out} (open {args.out / 'index.md'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

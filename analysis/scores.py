@@ -1,0 +1,125 @@
+"""From evaluation rows to the numbers a paper reports: curves, final scores, aggregates, the table.
+
+Every function takes the wide eval table of ``analysis.runs.load_table(root, "eval")``. A run is
+judged by its task's metric (``success`` rate for success tasks, episode ``return`` otherwise), as
+in the ACE paper.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.reference import suite_of
+from analysis.stats import STATISTICS, bootstrap_ci, stratified_bootstrap_ci
+
+TASK_KEYS = ["domain", "task", "task_metric"]
+AGENT_KEYS = ["agent", "variant"]
+RETURN_NORMALIZERS = ("best", "paper")
+
+
+def with_score(evals: pd.DataFrame) -> pd.DataFrame:
+    """Add ``score``: the eval column named by each run's task metric."""
+    out = evals.copy()
+    bad = set(out["task_metric"]) - {"success", "return"}
+    if bad:
+        raise ValueError(f"unknown task metric(s) {sorted(bad)}; expected success or return")
+    out["score"] = np.where(out["task_metric"] == "success", out["success"], out["return"]).astype(float)
+    return out
+
+
+def learning_curves(evals: pd.DataFrame, reps: int = 1000, conf: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Mean score over seeds at every evaluation step, with a percentile bootstrap band over seeds."""
+    rows = []
+    for key, g in with_score(evals).groupby([*TASK_KEYS, *AGENT_KEYS, "step"], sort=True):
+        m, lo, hi = bootstrap_ci(g["score"].to_numpy(), reps=reps, conf=conf, seed=seed)
+        rows.append((*key, m, lo, hi, g["score"].notna().sum()))
+    return pd.DataFrame(rows, columns=[*TASK_KEYS, *AGENT_KEYS, "step", "mean", "ci_low", "ci_high", "n_seeds"])
+
+
+def final_scores(evals: pd.DataFrame, last_evals: int = 1) -> pd.DataFrame:
+    """One score per run: the mean of its last ``last_evals`` evaluations (1 = the final one)."""
+    if last_evals < 1:
+        raise ValueError(f"last_evals must be >= 1, got {last_evals}")
+    scored = with_score(evals).sort_values("step")
+    keys = ["run", *TASK_KEYS, *AGENT_KEYS, "seed", "budget"]
+    tail = scored.groupby("run", sort=False).tail(last_evals)
+    out = tail.groupby(keys, sort=True).agg(score=("score", "mean"), step=("step", "max")).reset_index()
+    out["suite"] = out["domain"].map(suite_of)
+    return out
+
+
+def results_table(final: pd.DataFrame, paper: pd.DataFrame | None = None, reps: int = 2000, conf: float = 0.95,
+                  seed: int = 0) -> pd.DataFrame:
+    """Final performance per task and agent: mean over seeds with a bootstrap CI, next to the paper."""
+    rows = []
+    for key, g in final.groupby([*TASK_KEYS, *AGENT_KEYS], sort=True):
+        m, lo, hi = bootstrap_ci(g["score"].to_numpy(), reps=reps, conf=conf, seed=seed)
+        rows.append((*key, len(g), int(g["step"].min()), int(g["budget"].max()), m, lo, hi))
+    table = pd.DataFrame(rows, columns=[*TASK_KEYS, *AGENT_KEYS, "n_seeds", "step", "budget", "mean", "ci_low",
+                                        "ci_high"])
+    table["paper"] = np.nan
+    if paper is not None and len(table):
+        ref = paper.set_index(["domain", "task", "variant"])["value"]
+        table["paper"] = [ref.get((d, t, v), np.nan)
+                          for d, t, v in zip(table["domain"], table["task"], table["variant"], strict=True)]
+    return table
+
+
+def normalized_scores(final: pd.DataFrame, paper: pd.DataFrame | None = None,
+                      return_normalizer: str = "best") -> pd.DataFrame:
+    """Scores on a 0-100 scale so that tasks can be pooled.
+
+    Success rates become percentages. Returns have no common scale, and the paper does not say how
+    its Figure 1 normalises them, so they are divided by a per-task reference: ``best`` (the best
+    agent's mean final return on that task in these runs) or ``paper`` (the paper's ACE return).
+    """
+    if return_normalizer not in RETURN_NORMALIZERS:
+        raise ValueError(f"return_normalizer={return_normalizer!r}; valid choices: {', '.join(RETURN_NORMALIZERS)}")
+    out = final.copy()
+    ref = out.groupby(["domain", "task", "agent"])["score"].mean().groupby(["domain", "task"]).max()
+    if return_normalizer == "paper":
+        if paper is None:
+            raise ValueError("return_normalizer='paper' needs the paper results (analysis.reference)")
+        ace = paper[paper["variant"] == "ACE"].set_index(["domain", "task"])["value"]
+        ref = pd.Series({k: ace.get(k, np.nan) for k in ref.index}, dtype=float)
+    is_success = out["task_metric"] == "success"
+    denom = np.array([ref.get((d, t), np.nan) for d, t in zip(out["domain"], out["task"], strict=True)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["normalized"] = np.where(is_success, 100.0 * out["score"],
+                                     np.where(np.abs(denom) > 0, 100.0 * out["score"] / np.abs(denom), np.nan))
+    return out
+
+
+def aggregate(normalized: pd.DataFrame, by: str = "suite", reps: int = 2000, conf: float = 0.95,
+              seed: int = 0) -> pd.DataFrame:
+    """Mean and IQM of normalized scores per group and agent, with stratified bootstrap CIs over seeds."""
+    rows = []
+    for (group, agent, variant), g in normalized.groupby([by, *AGENT_KEYS], sort=True):
+        per_task = {t: s["normalized"].to_numpy() for t, s in g.groupby(["domain", "task"])}
+        for name, stat in STATISTICS.items():
+            m, lo, hi = stratified_bootstrap_ci(per_task, stat, reps=reps, conf=conf, seed=seed)
+            rows.append((group, agent, variant, name, m, lo, hi, len(per_task), len(g)))
+    return pd.DataFrame(rows, columns=[by, *AGENT_KEYS, "statistic", "value", "ci_low", "ci_high", "n_tasks",
+                                       "n_runs"])
+
+
+def paper_aggregate(paper: pd.DataFrame, tasks: pd.DataFrame, by: str = "suite",
+                    return_normalizer: str = "best") -> pd.DataFrame:
+    """The paper's mean normalized score per group and variant, over the tasks present in ``tasks``."""
+    if return_normalizer not in RETURN_NORMALIZERS:
+        raise ValueError(f"return_normalizer={return_normalizer!r}; valid choices: {', '.join(RETURN_NORMALIZERS)}")
+    keys = set(zip(tasks["domain"], tasks["task"], strict=True))
+    p = paper[[k in keys for k in zip(paper["domain"], paper["task"], strict=True)]].copy()
+    if p.empty:
+        return pd.DataFrame(columns=[by, "variant", "value", "n_tasks"])
+    if return_normalizer == "best":
+        ref = p.groupby(["domain", "task"])["value"].max()
+    else:
+        ref = p[p["variant"] == "ACE"].set_index(["domain", "task"])["value"]
+    denom = np.array([ref.get((d, t), np.nan) for d, t in zip(p["domain"], p["task"], strict=True)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p["normalized"] = np.where(p["metric"] == "success", 100.0 * p["value"], 100.0 * p["value"] / np.abs(denom))
+    p["suite"] = p["domain"].map(suite_of)
+    return (p.groupby([by, "variant"]).agg(value=("normalized", "mean"), n_tasks=("task", "size"))
+            .reset_index())

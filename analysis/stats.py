@@ -1,0 +1,84 @@
+"""Aggregate statistics with honest uncertainty: IQM and (stratified) percentile bootstrap intervals.
+
+Follows Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice", the rliable
+library): with a handful of seeds per task, report the interquartile mean across all (task, seed)
+scores and a stratified bootstrap interval that resamples seeds *within* each task, so the task mix
+of the benchmark stays fixed and only run-to-run variability is resampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+Statistic = Callable[[np.ndarray], np.ndarray]  # reduces the last axis
+
+
+def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% along ``axis``.
+
+    Same convention as ``scipy.stats.trim_mean(x, 0.25)`` (what rliable uses): floor(n/4) values are
+    cut from each end.
+    """
+    x = np.sort(np.asarray(x, dtype=np.float64), axis=axis)
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError("iqm of an empty array")
+    cut = int(0.25 * n)
+    return np.take(x, np.arange(cut, n - cut), axis=axis).mean(axis=axis)
+
+
+def mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).mean(axis=axis)
+
+
+STATISTICS: dict[str, Statistic] = {"mean": mean, "iqm": iqm}
+
+
+def _check_conf(conf: float) -> None:
+    if not 0.0 < conf < 1.0:
+        raise ValueError(f"confidence level must be in (0, 1), got {conf}")
+
+
+def bootstrap_ci(values: Sequence[float], statistic: Statistic = mean, reps: int = 2000, conf: float = 0.95,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """Point estimate and percentile bootstrap interval of ``statistic`` over independent runs (seeds).
+
+    One value gives a zero-width interval: with one seed there is nothing to resample.
+    """
+    _check_conf(conf)
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (float("nan"),) * 3
+    point = float(statistic(x))
+    if x.size == 1:
+        return point, point, point
+    rng = np.random.default_rng(seed)
+    samples = statistic(x[rng.integers(0, x.size, size=(reps, x.size))])
+    lo, hi = np.quantile(samples, [(1 - conf) / 2, (1 + conf) / 2])
+    return point, float(lo), float(hi)
+
+
+def stratified_bootstrap_ci(scores: Mapping[str, Sequence[float]] | Sequence[Sequence[float]],
+                            statistic: Statistic = mean, reps: int = 2000, conf: float = 0.95,
+                            seed: int = 0) -> tuple[float, float, float]:
+    """Aggregate ``statistic`` over all (task, seed) scores with a stratified percentile bootstrap.
+
+    ``scores`` holds one sequence of per-seed scores per task (tasks may have different numbers of
+    seeds). Each replicate resamples the seeds of every task with replacement, keeps every task, and
+    applies ``statistic`` to the pooled scores.
+    """
+    _check_conf(conf)
+    groups = list(scores.values()) if isinstance(scores, Mapping) else list(scores)
+    groups = [g[np.isfinite(g)] for g in (np.asarray(g, dtype=np.float64).ravel() for g in groups)]
+    groups = [g for g in groups if g.size]
+    if not groups:
+        return (float("nan"),) * 3
+    point = float(statistic(np.concatenate(groups)))
+    rng = np.random.default_rng(seed)
+    resampled = np.concatenate([g[rng.integers(0, g.size, size=(reps, g.size))] for g in groups], axis=1)
+    samples = statistic(resampled)
+    lo, hi = np.quantile(samples, [(1 - conf) / 2, (1 + conf) / 2])
+    return point, float(lo), float(hi)

@@ -1,0 +1,174 @@
+"""analysis/ on a real results folder: smoke trainings of two agents x two seeds on two domains."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, run_cli
+from nbclient import NotebookClient
+
+from ace.logger import RunLogger
+from analysis.report import build_report
+from analysis.runs import LONG_COLUMNS, load_runs, load_table, run_index
+from analysis.wandb_runs import history_to_long
+
+TASKS = ("metaworld/reach", "dmc/cheetah-run")
+NOTEBOOK = ROOT / "analysis" / "notebooks" / "results.ipynb"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    proc = run_cli("preset=smoke", "wandb.mode=disabled", "log.progress=lines", f"env={','.join(TASKS)}",
+                   "agent=ace,sac", "seed=1,2", f"hydra.sweep.dir={root}", "-m", cwd=root, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
+def report_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "analysis.report", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_run_index_has_every_run_with_its_variant(results):
+    runs = run_index(results)
+    assert len(runs) == 8 and runs["finished"].all() and (runs["last_step"] == 800).all()
+    assert set(zip(runs["agent"], runs["variant"], strict=True)) == {("ace", "ACE"), ("sac", "SAC")}
+    assert dict(zip(runs["domain"], runs["metric"], strict=False)) == {"metaworld": "success", "dmc": "return"}
+    assert sorted(runs["seed"].unique()) == [1, 2]
+    assert set(runs["run"]) >= {"metaworld/reach/ace/seed=1", "dmc/cheetah-run/sac/seed=2"}
+
+
+def test_long_format_table(results):
+    df = load_runs(results)
+    assert list(df.columns) == LONG_COLUMNS
+    assert set(df["source"]) == {"eval", "train", "causal", "resets"}
+    ev = df[(df["source"] == "eval") & (df["metric"] == "success")]
+    assert len(ev) == 8 * 2  # 8 runs x evaluations at steps 400 and 800
+    # Causal weights and resets only exist for ACE.
+    assert set(df.loc[df["source"] == "causal", "agent"]) == {"ace"}
+    assert set(df.loc[df["source"] == "resets", "agent"]) == {"ace"}
+    one = df[(df["run"] == "metaworld/reach/ace/seed=1") & (df["source"] == "eval") & (df["metric"] == "return")]
+    raw = pd.read_csv(results / "metaworld/reach/ace/seed=1/eval.csv")
+    np.testing.assert_allclose(one.sort_values("step")["value"], raw["return"])
+    with pytest.raises(ValueError, match="valid sources: eval, train, causal, resets"):
+        load_table(results, "evals")
+
+
+def test_phase_timers_account_for_the_run(results):
+    train = load_table(results, "train").sort_values("step")
+    last = train.groupby("run").tail(1).set_index("run")
+    phases = ["env_s", "act_s", "update_s", "causal_s", "eval_s", "checkpoint_s"]
+    assert (last[["env_s", "act_s", "update_s", "eval_s", "checkpoint_s"]] > 0).all().all()
+    assert (last.loc[last["agent"] == "ace", "causal_s"] > 0).all()
+    assert (last.loc[last["agent"] == "sac", "causal_s"] == 0).all()
+    assert (last[phases].sum(axis=1) <= last["elapsed_s"] + 1e-6).all()
+    for _, run in train.groupby("run"):
+        assert (run[phases].diff().dropna() >= 0).all().all()  # cumulative
+
+
+def test_report_command_writes_figures_and_tables(results, tmp_path):
+    out = tmp_path / "report"
+    proc = report_cli(results, "--out", out, "--reps", 500, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "8 runs" in proc.stdout
+    for stem in ("curves_metaworld", "curves_dmc", "aggregate_intervals", "normalized_scores", "ablation",
+                 "causal_weights/metaworld__reach__ace", "causal_weights/dmc__cheetah-run__ace", "wallclock"):
+        for fmt in ("png", "pdf"):
+            f = out / f"{stem}.{fmt}"
+            assert f.is_file() and f.stat().st_size > 5000, f
+        assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((out / "causal_weights").glob("*__sac.png"))  # SAC has no causal weights
+
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 4 and (table["n_seeds"] == 2).all()
+    # The table's mean is the mean of the runs' final evaluations, computed here from the raw CSVs.
+    for (domain, task, agent), row in table.set_index(["domain", "task", "agent"]).iterrows():
+        col = "success" if domain == "metaworld" else "return"
+        finals = [pd.read_csv(results / domain / task / agent / f"seed={s}" / "eval.csv")[col].iloc[-1] for s in (1, 2)]
+        assert row["mean"] == pytest.approx(np.mean(finals))
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    paper = table.set_index(["task", "agent"])["paper"]
+    assert paper[("cheetah-run", "ace")] == 760 and paper[("cheetah-run", "sac")] == 550
+    assert np.isnan(paper[("reach", "ace")])  # not a paper task
+
+    md = (out / "results.md").read_text()
+    assert "| cheetah-run |" in md and "| reach |" in md and "paper ACE" in md and "(n=2)" in md
+    tex = (out / "results.tex").read_text()
+    assert r"\toprule" in tex and "cheetah-run" in tex and r"\bottomrule" in tex
+    agg = pd.read_csv(out / "aggregates.csv")
+    assert len(agg) == 2 * 2 * 2  # suites x agents x (mean, IQM)
+    assert set(agg["suite"]) == {"Meta-World", "DMControl"} and set(agg["statistic"]) == {"mean", "iqm"}
+    assert (agg["ci_low"] <= agg["value"] + 1e-9).all() and (agg["value"] <= agg["ci_high"] + 1e-9).all()
+    index = (out / "index.md").read_text()
+    assert "8 runs" in index and "![curves_dmc](curves_dmc.png)" in index
+
+
+def test_report_on_a_folder_without_runs_is_a_clear_error(tmp_path):
+    proc = report_cli(tmp_path, "--out", tmp_path / "r", cwd=ROOT)
+    assert proc.returncode == 2 and "no run folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_notes_unfinished_runs(results, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(results / "metaworld", copy / "metaworld")
+    (copy / "metaworld/reach/ace/seed=1/final.json").unlink()
+    report = build_report(copy, reps=200)
+    assert any("1 of 4 runs are unfinished" in n and "reach/ace/seed=1" in n for n in report.notes)
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    out = tmp_path / "nb_report"
+    params[0].source += f"\nRUNS_DIR = {str(results)!r}\nOUT_DIR = {str(out)!r}\nREPS = 300\n"
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 8  # 2 curve grids, 2 aggregate figures, ablation, 2 causal-weight figures, wall-clock
+    html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
+    assert "cheetah-run" in html and "(n=2)" in html
+    assert (out / "results.csv").is_file() and (out / "curves_dmc.png").is_file()
+    assert len(pd.read_csv(out / "results.csv")) == 4
+
+
+def test_wandb_history_converts_like_run_folders(tmp_path):
+    """The keys RunLogger sends to wandb come back as the run folders' sources and metrics."""
+    class Recorder:
+        def __init__(self):
+            self.rows = {}
+
+        def log(self, data, step):
+            self.rows.setdefault(step, {"_step": step}).update(data)
+
+        def finish(self):
+            pass
+
+    config = {"experiment": "x", "seed": 3, "env": {"domain": "metaworld", "task": "reach", "metric": "success"},
+              "agent": {"name": "ace", "algo": "ace", "causal": {"enabled": True}, "reset": {"enabled": True}},
+              "train": {"total_steps": 800}}
+    logger = RunLogger(tmp_path, 2, 800, config, type("W", (), {"mode": "disabled"})(), progress="lines")
+    logger._wandb = rec = Recorder()
+    logger.log_eval(400, 12.5, 0.5, 4)
+    logger.log_train(400, {"critic_loss": 1.5, "dormancy": 0.2})
+    logger.log_causal(400, [0.4, 1.6], 0.25)
+    logger.log_reset(400, {"update": 300, "dormancy": 0.2, "factor": 0.8, "applied": 1.0})
+    df = history_to_long(config, rec.rows.values(), "wandb:abc")
+    got = {(s, m): v for s, m, v in zip(df["source"], df["metric"], df["value"], strict=True)}
+    assert got[("eval", "return")] == 12.5 and got[("eval", "success")] == 0.5
+    assert got[("train", "critic_loss")] == 1.5 and got[("causal", "w1")] == 1.6
+    assert got[("causal", "compute_s")] == 0.25 and got[("resets", "factor")] == 0.8
+    assert set(df["variant"]) == {"ACE"} and set(df["seed"]) == {3} and set(df["step"]) == {400}
+    assert list(df.columns) == LONG_COLUMNS
+    json.dumps(df.to_dict("records"))  # plain values

@@ -1,0 +1,182 @@
+"""The aggregation math of analysis/ on data with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import CONF, compose_cfg
+from omegaconf import OmegaConf
+from scipy import stats as sps
+
+from analysis.reference import load_paper_results
+from analysis.runs import variant_of
+from analysis.scores import aggregate, final_scores, normalized_scores, paper_aggregate, results_table
+from analysis.stats import bootstrap_ci, iqm, mean, stratified_bootstrap_ci
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([1, 2, 3, 4, 5, 6, 7, 8], 4.5),          # cut 2 from each end: mean(3, 4, 5, 6)
+    ([1, 2, 3, 4], 2.5),                      # cut 1 from each end
+    ([5, 1, 100, -100, 2, 3, 4, 6], 3.5),     # order does not matter; outliers are cut
+    ([7.0], 7.0),
+    ([1, 2, 3], 2.0),                         # floor(0.75) = 0: nothing is cut
+])
+def test_iqm_known_values(values, expected):
+    assert iqm(np.array(values)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("n", [5, 8, 10, 13, 40, 101])
+def test_iqm_matches_scipy_trim_mean(n):
+    x = np.random.default_rng(n).standard_cauchy(n)
+    assert iqm(x) == pytest.approx(sps.trim_mean(x, 0.25), rel=1e-12)
+
+
+def test_iqm_along_last_axis_of_a_matrix():
+    x = np.array([[1, 2, 3, 4], [10, 20, 30, 40]], dtype=float)
+    np.testing.assert_allclose(iqm(x), [2.5, 25.0])
+
+
+def test_bootstrap_of_constant_data_has_zero_width():
+    assert bootstrap_ci([0.7] * 5) == pytest.approx((0.7, 0.7, 0.7))
+    assert bootstrap_ci([3.0]) == (3.0, 3.0, 3.0)
+    m, lo, hi = bootstrap_ci([np.nan, np.nan])
+    assert np.isnan(m) and np.isnan(lo) and np.isnan(hi)
+
+
+def test_bootstrap_ci_of_the_mean_matches_the_normal_approximation():
+    x = np.random.default_rng(1).normal(2.0, 3.0, size=400)
+    m, lo, hi = bootstrap_ci(x, reps=4000)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(x.size)
+    assert m == pytest.approx(x.mean())
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.1)
+    assert lo < m < hi
+
+
+def test_bootstrap_ci_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(2)
+    covered = sum(lo <= 0.0 <= hi for lo, hi in
+                  (bootstrap_ci(rng.normal(size=30), reps=1000, seed=i)[1:] for i in range(200)))
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_bootstrap_is_reproducible_and_rejects_bad_levels():
+    x = np.arange(10.0)
+    assert bootstrap_ci(x, seed=3) == bootstrap_ci(x, seed=3)
+    with pytest.raises(ValueError, match="confidence level"):
+        bootstrap_ci(x, conf=95)
+
+
+def test_stratified_bootstrap_keeps_the_task_mix_fixed():
+    # Seeds agree within each task: only the task mix varies, and stratification never resamples it.
+    scores = {"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0, 1.0]}
+    assert stratified_bootstrap_ci(scores) == pytest.approx((0.5, 0.5, 0.5))
+    # An unstratified bootstrap of the pooled scores would mix tasks and give a wide interval.
+    _, lo, hi = bootstrap_ci([0.0] * 3 + [1.0] * 3)
+    assert hi - lo > 0.3
+
+
+def test_stratified_bootstrap_iqm_and_unequal_seed_counts():
+    scores = {"a": [1.0, 2.0], "b": [3.0, 4.0, 5.0, 6.0], "c": [7.0, 8.0]}
+    m, lo, hi = stratified_bootstrap_ci(scores, iqm, reps=500)
+    assert m == pytest.approx(iqm(np.arange(1.0, 9.0)))  # 4.5
+    assert lo <= m <= hi and 1.0 <= lo and hi <= 8.0
+    m, lo, hi = stratified_bootstrap_ci([[2.0], [4.0]], mean)  # one seed per task: nothing to resample
+    assert (m, lo, hi) == pytest.approx((3.0, 3.0, 3.0))
+
+
+def test_variant_is_read_from_the_toggles():
+    assert variant_of({"algo": "ace", "causal": {"enabled": True}, "reset": {"enabled": True}}) == "ACE"
+    assert variant_of({"algo": "ace", "causal": {"enabled": True}, "reset": {"enabled": False}}) == "ACE causal-only"
+    assert variant_of({"algo": "ace", "causal": {"enabled": False}, "reset": {"enabled": True}}) == "ACE reset-only"
+    assert variant_of({"algo": "ace", "causal": {"enabled": False}, "reset": {"enabled": False}}) == "SAC"
+    assert variant_of({"algo": "td3"}) == "TD3"
+
+
+@pytest.mark.parametrize(("agent", "variant"), [("ace", "ACE"), ("sac", "SAC"), ("td3", "TD3"),
+                                                ("ace_causal_only", "ACE causal-only"),
+                                                ("ace_reset_only", "ACE reset-only")])
+def test_agent_configs_are_the_ablation_variants(agent, variant):
+    cfg = compose_cfg(f"agent={agent}")
+    assert cfg.agent.name == agent
+    assert variant_of(OmegaConf.to_container(cfg.agent, resolve=True)) == variant
+
+
+def _evals(rows):
+    """Eval rows (task, metric, agent, variant, seed, step, return, success) as load_table returns them."""
+    df = pd.DataFrame(rows, columns=["domain", "task", "task_metric", "agent", "variant", "seed", "step", "return",
+                                     "success"])
+    df["run"] = df["domain"] + "/" + df["task"] + "/" + df["agent"] + "/" + df["seed"].astype(str)
+    df["budget"] = 1000
+    return df
+
+
+@pytest.fixture
+def evals():
+    rows = []
+    for seed, (s_ace, s_sac, r_ace, r_sac) in enumerate([(1.0, 0.2, 800.0, 400.0), (0.8, 0.4, 600.0, 200.0)], 1):
+        for step, f in ((500, 0.5), (1000, 1.0)):
+            rows += [("metaworld", "hammer", "success", "ace", "ACE", seed, step, 0.0, s_ace * f),
+                     ("metaworld", "hammer", "success", "sac", "SAC", seed, step, 0.0, s_sac * f),
+                     ("dmc", "cheetah-run", "return", "ace", "ACE", seed, step, r_ace * f, np.nan),
+                     ("dmc", "cheetah-run", "return", "sac", "SAC", seed, step, r_sac * f, np.nan)]
+    return _evals(rows)
+
+
+def test_final_scores_use_each_task_metric(evals):
+    final = final_scores(evals).set_index(["task", "agent", "seed"])["score"]
+    assert final[("hammer", "ace", 1)] == 1.0 and final[("hammer", "sac", 2)] == pytest.approx(0.4)
+    assert final[("cheetah-run", "ace", 2)] == 600.0
+    two = final_scores(evals, last_evals=2).set_index(["task", "agent", "seed"])["score"]
+    assert two[("cheetah-run", "ace", 1)] == pytest.approx((400.0 + 800.0) / 2)
+    with pytest.raises(ValueError, match="last_evals"):
+        final_scores(evals, last_evals=0)
+
+
+def test_results_table_means_and_paper_column(evals):
+    paper = load_paper_results()
+    table = results_table(final_scores(evals), paper).set_index(["task", "agent"])
+    assert table.loc[("hammer", "ace"), "mean"] == pytest.approx(0.9)
+    assert table.loc[("cheetah-run", "sac"), "mean"] == pytest.approx(300.0)
+    assert table.loc[("cheetah-run", "sac"), "ci_low"] >= 200.0 and table.loc[("cheetah-run", "sac"), "ci_high"] <= 400
+    assert table.loc[("hammer", "ace"), "paper"] == 1.0 and table.loc[("hammer", "sac"), "paper"] == 0.2
+    assert table.loc[("cheetah-run", "ace"), "paper"] == 760 and (table["n_seeds"] == 2).all()
+
+
+def test_normalized_scores_and_aggregates(evals):
+    norm = normalized_scores(final_scores(evals)).set_index(["task", "agent", "seed"])["normalized"]
+    assert norm[("hammer", "sac", 1)] == pytest.approx(20.0)               # success in %
+    assert norm[("cheetah-run", "ace", 1)] == pytest.approx(100 * 800 / 700)  # / best agent's mean (ACE: 700)
+    agg = aggregate(normalized_scores(final_scores(evals)), reps=500).set_index(["suite", "agent", "statistic"])
+    assert agg.loc[("Meta-World", "ace", "mean"), "value"] == pytest.approx(90.0)
+    assert agg.loc[("DMControl", "sac", "mean"), "value"] == pytest.approx(100 * 300 / 700)
+    assert tuple(agg.loc[("DMControl", "ace", "mean"), ["n_tasks", "n_runs"]]) == (1, 2)
+    paper_norm = normalized_scores(final_scores(evals), load_paper_results(), "paper")
+    assert paper_norm.set_index(["task", "agent", "seed"]).loc[("cheetah-run", "ace", 1), "normalized"] == \
+        pytest.approx(100 * 800 / 760)
+    with pytest.raises(ValueError, match="valid choices: best, paper"):
+        normalized_scores(final_scores(evals), return_normalizer="max")
+
+
+def test_paper_aggregate_reproduces_figure_1_on_meta_world():
+    """Success rates in % averaged over the 12 dense Meta-World tasks give the paper's Figure 1 bars."""
+    paper = load_paper_results()
+    tasks = paper[paper["domain"] == "metaworld"][["domain", "task"]].drop_duplicates()
+    assert len(tasks) == 12
+    agg = paper_aggregate(paper, tasks).set_index(["suite", "variant"])["value"]
+    figure_1 = {"ACE": 100, "SAC": 47, "TD3": 39}  # read from the paper's Figure 1 (notes section 4.1)
+    for variant, value in figure_1.items():
+        assert agg[("Meta-World", variant)] == pytest.approx(value, abs=5)
+
+
+def test_paper_results_use_our_domain_and_task_names():
+    paper = load_paper_results()
+    keys = set(zip(paper["domain"], paper["task"], strict=True))
+    assert {("mujoco", "hopper"), ("metaworld_sparse", "door-open"), ("metaworld", "door-open"),
+            ("robel", "dkitty-stand-random"), ("panda", "reach-joints")} <= keys
+    assert len(paper) == 90 and set(paper["variant"]) == {"ACE", "SAC", "TD3"}
+
+
+def test_paper_tasks_are_exactly_the_benchmark_tasks():
+    bench = yaml.safe_load((CONF / "benchmark" / "ace29.yaml").read_text())["benchmark"]["tasks"]
+    paper = load_paper_results()
+    assert {tuple(k.split("/")) for k in bench} == set(zip(paper["domain"], paper["task"], strict=True))
