@@ -60,3 +60,20 @@ def test_softmax_weights_is_stable_for_large_coefficients():
 def test_mismatched_rows_are_rejected():
     with pytest.raises(ValueError, match="same number of rows"):
         reward_action_coefficients(np.zeros((10, 2)), np.zeros((9, 2)), np.zeros(10))
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_fast_backend_gives_the_lingam_weights(drop):
+    s, a, r = lingam_data(n=1500, seed=4)
+    s = np.hstack([s, np.zeros((len(s), 2))])  # zero-padded slots: dropped, or lingam's collapse reproduced
+    fast = reward_action_coefficients(s, a, r, drop_constant_columns=drop, backend="fast")
+    ref = reward_action_coefficients(s, a, r, drop_constant_columns=drop, backend="lingam")
+    np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(action_reward_weights(s, a, r, drop, backend="fast"),
+                               action_reward_weights(s, a, r, drop, backend="lingam"), rtol=1e-9)
+
+
+def test_unknown_backend_names_the_choices():
+    s, a, r = lingam_data(n=100)
+    with pytest.raises(ValueError, match=r"agent.causal.backend='causallearn' is not one of \('fast', 'lingam'\)"):
+        reward_action_coefficients(s, a, r, backend="causallearn")

@@ -1,0 +1,248 @@
+"""ace.direct_lingam against lingam.DirectLiNGAM (1.13, defaults) on generated LiNGAM data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import ace.direct_lingam as dl
+from ace.direct_lingam import direct_lingam
+
+lingam = pytest.importorskip("lingam")
+
+LAWS = ("uniform", "laplace", "exponential", "mixture")
+
+
+def lingam_data(n: int, p: int, seed: int, law: str, density: float = 0.4) -> np.ndarray:
+    """x = B x + e for a random DAG (random causal order, edge probability ``density``)."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(p)
+    B = np.zeros((p, p))
+    for a in range(p):
+        for b in range(a):
+            if rng.random() < density:
+                B[perm[a], perm[b]] = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0)
+    if law == "uniform":
+        E = rng.uniform(-1.0, 1.0, (n, p))
+    elif law == "laplace":
+        E = rng.laplace(size=(n, p))
+    elif law == "exponential":
+        E = rng.exponential(size=(n, p)) - 1.0
+    else:  # bimodal mixture of two Gaussians
+        E = np.where(rng.random((n, p)) < 0.5, rng.normal(-1.0, 0.5, (n, p)), rng.normal(1.0, 0.5, (n, p)))
+    E *= rng.uniform(0.5, 2.0, p)
+    X = np.zeros((n, p))
+    for i in perm:
+        X[:, i] = X @ B[i] + E[:, i]
+    return X
+
+
+def reference(X: np.ndarray) -> tuple[list[int], np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lingam's NaN arithmetic on constant columns
+        model = lingam.DirectLiNGAM().fit(X)
+    return [int(i) for i in model.causal_order_], model.adjacency_matrix_
+
+
+def assert_same_as_lingam(X: np.ndarray, **kwargs) -> tuple[list[int], np.ndarray]:
+    order, B = direct_lingam(X, **kwargs)
+    ref_order, ref_B = reference(X)
+    assert order == ref_order
+    assert B.shape == ref_B.shape and B.dtype == np.float64
+    np.testing.assert_allclose(B, ref_B, rtol=1e-6, atol=1e-8)
+    return order, B
+
+
+CASES = [
+    (n, p, law, density)
+    for n in (200, 1000, 3000)
+    for p in (3, 6, 12, 20)
+    for law, density in zip(LAWS, (0.4, 0.0 if p > 3 else 0.4, 0.8, 0.2), strict=True)
+]
+
+
+@pytest.mark.parametrize(("n", "p", "law", "density"), CASES)
+def test_matches_lingam(n, p, law, density):
+    X = lingam_data(n, p, seed=1000 * p + n + LAWS.index(law), law=law, density=density)
+    assert_same_as_lingam(X)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_lingam_more_seeds(seed):
+    X = lingam_data(2000, 9, seed=seed, law=LAWS[seed], density=0.5)
+    assert_same_as_lingam(X)
+
+
+def test_recovers_a_strong_chain():
+    rng = np.random.default_rng(0)
+    e = rng.uniform(-1.0, 1.0, (5000, 3))
+    x0 = e[:, 0]
+    x1 = 2.0 * x0 + e[:, 1]
+    x2 = -1.5 * x1 + e[:, 2]
+    X = np.column_stack([x0, x1, x2])
+    order, B = direct_lingam(X)
+    assert order == [0, 1, 2]
+    np.testing.assert_allclose([B[1, 0], B[2, 1]], [2.0, -1.5], atol=0.05)
+    assert B[2, 0] == 0.0 and B[0].tolist() == [0.0, 0.0, 0.0]
+    # the order does not depend on how the columns are numbered
+    order, _ = direct_lingam(X[:, [2, 0, 1]])
+    assert order == [1, 2, 0]
+
+
+def test_rows_only_estimates_those_rows():
+    X = lingam_data(1500, 10, seed=7, law="laplace")
+    order, B = direct_lingam(X)
+    for rows in ([9], [-1], np.array([9, 9]), [3, 9]):
+        order_r, B_r = direct_lingam(X, rows=rows)
+        assert order_r == order
+        wanted = sorted({int(r) % 10 for r in rows})
+        np.testing.assert_array_equal(B_r[wanted], B[wanted])
+        others = [i for i in range(10) if i not in wanted]
+        assert not B_r[others].any()
+    assert not direct_lingam(X, rows=[])[1].any()
+    with pytest.raises(ValueError, match="row index 10 out of range"):
+        direct_lingam(X, rows=[10])
+
+
+@pytest.mark.parametrize(
+    ("value", "position"),
+    [(0.0, None), (0.0, 0), (0.5, 3), (3.7, 2), (1.0 / 3.0, 1)],
+)
+def test_constant_columns_as_lingam(value, position):
+    """lingam's NaN scores while a constant column is left take the first remaining variable."""
+    X = lingam_data(500, 5, seed=1, law="uniform")
+    if position is None:  # zero-padded observation slots
+        X = np.hstack([X, np.full((500, 3), value)])
+    else:
+        X = np.insert(X, position, value, axis=1)
+    order, B = assert_same_as_lingam(X)
+    constant = [j for j in range(X.shape[1]) if np.ptp(X[:, j]) == 0]
+    assert not B[constant].any() and not B[:, constant].any()
+
+
+def test_exact_ties_take_the_first_candidate(monkeypatch):
+    """Equal scores (here: every entropy the same) go to the lowest index, as np.argmax does."""
+    X = lingam_data(300, 6, seed=3, law="exponential")
+
+    def flat(ZR, ZQ, A, B, block):
+        shape = (ZR.shape[0], ZQ.shape[0])
+        return torch.zeros(shape, dtype=ZR.dtype), torch.zeros(shape, dtype=ZR.dtype)
+
+    monkeypatch.setattr(dl, "_pair_sums", flat)
+    monkeypatch.setattr(lingam.DirectLiNGAM, "_entropy", lambda self, u: 0.0)
+    order, _ = direct_lingam(X)
+    assert order == reference(X)[0] == list(range(6))
+
+
+def test_pruned_search_equals_full_search(monkeypatch):
+    """Dropping candidates early gives the winner of the full evaluation, with fewer pairs."""
+    X = lingam_data(4000, 16, seed=11, law="mixture", density=0.3)
+    pairs = []
+    real = dl._pair_sums
+
+    def counting(ZR, ZQ, A, B, block):
+        pairs.append(ZR.shape[0] * ZQ.shape[0])
+        return real(ZR, ZQ, A, B, block)
+
+    monkeypatch.setattr(dl, "_pair_sums", counting)
+    order, B = direct_lingam(X)
+    pruned = sum(pairs)
+    pairs.clear()
+    monkeypatch.setattr(dl, "_BLOCK_CPU", 1 << 40)  # one batch: every candidate completed
+    order_full, B_full = direct_lingam(X)
+    assert order_full == order
+    np.testing.assert_array_equal(B_full, B)
+    assert pruned < 0.8 * sum(pairs)
+
+
+def test_tensor_input_and_float32():
+    X = lingam_data(1000, 6, seed=5, law="laplace")
+    order, B = direct_lingam(X)
+    order_t, B_t = direct_lingam(torch.from_numpy(X))
+    assert order_t == order
+    np.testing.assert_array_equal(B_t, B)
+    order_32, B_32 = direct_lingam(X.astype(np.float32).tolist(), dtype=torch.float32)
+    assert sorted(order_32) == list(range(6)) and np.isfinite(B_32).all()
+
+
+def test_single_variable_and_collinear_columns():
+    X = lingam_data(100, 3, seed=0, law="uniform")
+    assert direct_lingam(X[:, :1]) == ([0], pytest.approx(np.zeros((1, 1))))
+    order, B = direct_lingam(np.column_stack([X, 2.0 * X[:, 0]]))  # no crash on an exact copy
+    assert sorted(order) == [0, 1, 2, 3] and B.shape == (4, 4)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.arange(10.0), "must be 2-D"),
+        (np.ones((2, 3)), "at least 3 samples"),
+        (np.zeros((5, 0)), "no columns"),
+        (np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 3.0]]), "NaN or infinite"),
+        (np.array([[0.0, 1.0], [np.inf, 2.0], [1.0, 3.0]]), "NaN or infinite"),
+        ([["a", "b"]] * 4, "numeric"),
+    ],
+)
+def test_rejects_bad_input(X, message):
+    with pytest.raises(ValueError, match=message):
+        direct_lingam(X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    X = lingam_data(3000, 12, seed=2, law="uniform")
+    order, B = direct_lingam(X)
+    order_c, B_c = direct_lingam(X, device="cuda")
+    assert order_c == order
+    np.testing.assert_allclose(B_c, B, rtol=1e-9, atol=1e-12)
+    order_t, _ = direct_lingam(torch.from_numpy(X).cuda())
+    assert order_t == order
+
+
+def test_fortran_ordered_input_is_left_untouched():
+    """``data[:, mask]`` is Fortran-ordered; the order search must not residualise the caller's array."""
+    X = np.asfortranarray(lingam_data(500, 6, 11, "uniform"))
+    before = X.copy()
+    order, B = direct_lingam(X)
+    np.testing.assert_array_equal(X, before)
+    model = lingam.DirectLiNGAM().fit(before)
+    assert order == list(model.causal_order_)
+    np.testing.assert_allclose(B, model.adjacency_matrix_, rtol=1e-6, atol=1e-8)
+
+
+def metaworld_window(task: str, n: int = 2000, seed: int = 1) -> np.ndarray:
+    """The first causal window of a run: uniform random actions (train.start_steps) on a real task."""
+    from conftest import compose_cfg
+
+    from ace.envs import make_env
+
+    env = make_env(compose_cfg(f"env={task}").env, seed)
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        rows.append(np.r_[obs, action, reward])
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    env.close()
+    X = np.asarray(rows, dtype=np.float32).astype(np.float64)  # float32 replay rows, as ACE stores them
+    return X[:, X.std(axis=0) > 1e-12]  # ace.causal drops constant columns (zero-padded slots)
+
+
+@pytest.mark.parametrize("task", ["metaworld/reach", "metaworld/hammer"])
+def test_matches_lingam_on_real_replay_windows(task):
+    """Real windows are ill-conditioned (float32 noise-floor columns, goals fixed per episode)."""
+    X = metaworld_window(task)
+    assert np.linalg.cond(X - X.mean(0)) > 1e5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lingam.DirectLiNGAM().fit(X)
+    order, B = direct_lingam(X)
+    assert order == list(model.causal_order_)
+    np.testing.assert_allclose(B, model.adjacency_matrix_, rtol=1e-6, atol=1e-8)
+    _, reward_row = direct_lingam(X, rows=[-1])
+    np.testing.assert_allclose(reward_row[-1], model.adjacency_matrix_[-1], rtol=1e-6, atol=1e-8)
