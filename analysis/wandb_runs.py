@@ -19,7 +19,8 @@ import pandas as pd
 from analysis.runs import ID_COLUMNS, LONG_COLUMNS, identity_from_config
 
 #: wandb key prefix -> (source, metric name) as in the run folders' CSVs.
-_FIXED_KEYS = {"time/causal_s": ("causal", "compute_s"), "ace/reset_factor": ("resets", "factor"),
+_FIXED_KEYS = {"time/causal_s": ("causal", "compute_s"), "time/causal_wait_s": ("causal", "wait_s"),
+               "ace/reset_factor": ("resets", "factor"),
                "ace/reset_dormancy": ("resets", "dormancy")}
 
 

@@ -47,7 +47,7 @@ def test_run_folder_contents(smoke_sweep, seed):
 
     cw = pd.read_csv(run / "causal_weights.csv")
     assert list(cw.columns[:5]) == ["step", "w0", "w1", "w2", "w3"]
-    assert list(cw["step"]) == [400, 800]
+    assert list(cw["step"]) == [350, 650] and list(cw["window_step"]) == [300, 600]  # applied 50 steps later
     assert ((cw[["w0", "w1", "w2", "w3"]].sum(axis=1) - 4.0).abs() < 1e-9).all()
     assert (cw[["w0", "w1", "w2", "w3"]] > 0).all().all()
 
@@ -103,7 +103,7 @@ def test_crash_resume_and_corrupted_checkpoint(tmp_path):
     assert list(pd.read_csv(run / "train.csv")["step"]) == [200, 400, 600, 800]
     assert torch.load(run / "checkpoints/last.pt", weights_only=False)["step"] == 800
     # Exact resume: the interrupted run ends with exactly the uninterrupted run's numbers.
-    timing = ["elapsed_s", "steps_per_sec", "compute_s", "env_s", "act_s", "update_s", "causal_s", "eval_s",
+    timing = ["elapsed_s", "steps_per_sec", "compute_s", "wait_s", "env_s", "act_s", "update_s", "causal_s", "eval_s",
               "checkpoint_s"]
     # Wall-clock keeps counting across the interruption (the phase timers are in the checkpoint).
     resumed_train = pd.read_csv(run / "train.csv")

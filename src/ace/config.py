@@ -12,6 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from ace.agents import AGENTS
 from ace.agents.ace import RESET_MODES, RESET_RULES
+from ace.agents.common import COMPILE_MODES
+from ace.causal import BACKENDS as CAUSAL_BACKENDS
 from ace.envs.factory import REWARD_TYPES, check_task
 from ace.logger import PROGRESS_MODES, WANDB_MODES
 
@@ -21,7 +23,7 @@ POSITIVE_INTS = (
     "agent.batch_size", "agent.update_interval", "agent.causal.interval", "agent.causal.window",
     "agent.reset.interval",
 )
-NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates")
+NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates", "agent.causal.delay")
 
 
 #: The project's config folder (``conf/`` beside ``src/``).
@@ -81,8 +83,16 @@ def validate(cfg: DictConfig) -> None:
             f"agent.batch_size={cfg.agent.batch_size} is larger than the replay buffer "
             f"(train.replay_size={cfg.train.replay_size}); lower the batch or raise the capacity"
         )
-    if cfg.agent.causal.enabled and cfg.agent.causal.window < 3:
-        raise ConfigError(f"agent.causal.window={cfg.agent.causal.window} must be at least 3 samples")
+    causal = cfg.agent.causal
+    if causal.enabled and causal.window < 3:
+        raise ConfigError(f"agent.causal.window={causal.window} must be at least 3 samples")
+    if causal.delay >= causal.interval:
+        raise ConfigError(f"agent.causal.delay={causal.delay} must be smaller than agent.causal.interval="
+                          f"{causal.interval}: a fit's weights are applied before the next fit starts")
+    _choice(cfg, "agent.causal.backend", CAUSAL_BACKENDS)
+    if str(causal.device) not in ("cpu", "auto") and not str(causal.device).startswith("cuda"):
+        raise ConfigError(f"agent.causal.device={causal.device!r} is not valid; choose one of: cpu, auto, cuda, "
+                          "cuda:N")
     for key, lo, hi in (("agent.gamma", 0.0, 1.0), ("agent.tau", 0.0, 1.0), ("agent.lr", 0.0, 1.0),
                         ("agent.reset.factor_min", 0.0, 1.0), ("agent.reset.factor_max", 0.0, 1.0),
                         ("agent.reset.eta_max", 0.0, 1.0), ("agent.reset.tau", 0.0, 1.0)):
@@ -100,7 +110,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"agent.name={cfg.agent.name!r} must be a non-empty folder name without '/'")
     _choice(cfg, "agent.reset.mode", RESET_MODES)
     _choice(cfg, "agent.reset.rule", RESET_RULES)
+    _choice(cfg, "agent.compile", COMPILE_MODES)
     _choice(cfg, "env.reward", REWARD_TYPES)
+    _choice(cfg, "train.replay_device", ("auto", "cpu", "train"))
     _choice(cfg, "wandb.mode", WANDB_MODES)
     _choice(cfg, "log.progress", PROGRESS_MODES)
     if cfg.threads != "auto" and (not isinstance(cfg.threads, int) or cfg.threads <= 0):

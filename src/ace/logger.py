@@ -84,7 +84,8 @@ class RunLogger:
         self.eval = CsvLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
         self.train = CsvLog(self.run_dir / "train.csv", TRAIN_COLUMNS)
         self.causal = CsvLog(self.run_dir / "causal_weights.csv",
-                             ["step", *[f"w{i}" for i in range(action_dim)], "compute_s"])
+                             ["step", *[f"w{i}" for i in range(action_dim)], "compute_s", "window_step",
+                              "wait_s"])
         self.resets = CsvLog(self.run_dir / "resets.csv", RESET_COLUMNS)
         self.last_eval: tuple[float, float] | None = None
         self._t0 = time.time()
@@ -143,13 +144,18 @@ class RunLogger:
         self.train.write(row)
         self._to_wandb(step, {f"train/{k}": v for k, v in row.items() if k != "step" and v is not None})
 
-    def log_causal(self, step: int, weights: Sequence[float], seconds: float) -> None:
+    def log_causal(self, step: int, weights: Sequence[float], seconds: float, window_step: int | None = None,
+                   wait_s: float | None = None) -> None:
+        """Weights applied at ``step``, fitted on the window that ended at ``window_step``."""
+        window_step = step if window_step is None else window_step
+        wait_s = seconds if wait_s is None else wait_s
         self.causal.write({"step": step, **{f"w{i}": float(w) for i, w in enumerate(weights)},
-                           "compute_s": seconds})
+                           "compute_s": seconds, "window_step": window_step, "wait_s": wait_s})
         self._to_wandb(step, {**{f"ace/causal_w{i}": float(w) for i, w in enumerate(weights)},
-                              "time/causal_s": seconds})
+                              "time/causal_s": seconds, "time/causal_wait_s": wait_s})
+        lag = f" (window of step {window_step:,d})" if window_step != step else ""
         self._print(f"causal step {step:>9,d} | weights [{', '.join(f'{w:.3f}' for w in weights)}] "
-                    f"| {seconds:.1f}s")
+                    f"| fit {seconds:.2f}s, training waited {wait_s:.2f}s{lag}")
 
     def log_reset(self, step: int, event: dict[str, float]) -> None:
         self.resets.write({"step": step, **event})

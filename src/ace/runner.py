@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from ace.agents import ACEAgent, TD3Agent, make_agent
 from ace.buffer import RingBuffer, causal_window, replay_buffer
 from ace.causal import action_reward_weights
+from ace.causal_worker import CausalResult, CausalWorker
 from ace.checkpoint import load_checkpoint, save_checkpoint
 from ace.config import validate
 from ace.envs import env_rng_state, make_env, set_env_rng_state
@@ -63,6 +64,15 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device={name!r} requested but CUDA is not available; use device=cpu or auto")
     return device
+
+
+def resolve_replay_device(name: str, training: torch.device) -> torch.device | None:
+    """Where the replay rows live: ``auto`` keeps them on the GPU a run trains on, else in numpy."""
+    if name == "cpu" or (name == "auto" and training.type != "cuda"):
+        return None
+    if name in ("auto", "train"):
+        return training
+    raise ValueError(f"train.replay_device={name!r} is not one of: auto, cpu, train")
 
 
 def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
@@ -107,11 +117,13 @@ class Trainer:
             raise TypeError(f"ACE needs a continuous (Box) action space, got {space}")
         self.action_dim = space.shape[0]
         self.agent = make_agent(cfg.agent, obs_dim, self.action_dim, space.low, space.high, self.device)
-        self.replay = replay_buffer(cfg.train.replay_size, obs_dim, self.action_dim)
+        self.replay = replay_buffer(cfg.train.replay_size, obs_dim, self.action_dim,
+                                    resolve_replay_device(cfg.train.replay_device, self.device))
         causal = cfg.agent.causal
         self.window: RingBuffer | None = (
             causal_window(causal.window, obs_dim, self.action_dim) if causal.enabled else None
         )
+        self.causal_worker = CausalWorker(self._fit_causal_weights, causal.delay) if causal.enabled else None
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
         self.episodes = 0
@@ -176,7 +188,8 @@ class Trainer:
             },
             "last_eval": self.logger.last_eval,
             "env_rng": env_rng_state(self.env),
-            "train_accumulators": dict(self.acc),
+            "train_accumulators": {k: [float(x) for x in v] for k, v in self.acc.items()},
+            "causal_pending": self.causal_worker.state_dict() if self.causal_worker is not None else None,
             "phase_seconds": dict(self.timer.totals),
             "elapsed_s": self.logger.elapsed,
         }
@@ -197,6 +210,8 @@ class Trainer:
         self._resumed_env_rng = state["env_rng"]  # includes the action space's sampler
         self.acc = defaultdict(list, state.get("train_accumulators", {}))
         self.timer = PhaseTimer(state.get("phase_seconds"))
+        if self.causal_worker is not None:
+            self.causal_worker.load_state_dict(state.get("causal_pending"))
 
     def save(self) -> None:
         with self.timer("checkpoint"):
@@ -267,23 +282,39 @@ class Trainer:
                 if self.step % progress_every == 0 or self.step == tc.total_steps:
                     self.logger.progress(self.step)
         finally:
+            if self.causal_worker is not None:
+                self.causal_worker.close()
             self.logger.close()
         return self._finish()
 
-    def _maybe_update_causal_weights(self) -> None:
+    def _fit_causal_weights(self, data: dict[str, np.ndarray]) -> np.ndarray:
         c = self.cfg.agent.causal
-        if self.window is None or self.step % c.interval != 0 or not self.window.full:
-            return
-        t0 = time.time()
-        with self.timer("causal"):
-            data = self.window.chronological()
-            weights = action_reward_weights(data["obs"], data["action"], data["reward"],
-                                            drop_constant_columns=c.drop_constant_columns)
-            self.agent.set_causal_weights(weights)
-        self.logger.log_causal(self.step, weights, time.time() - t0)
+        device = str(self.device) if c.device == "auto" else c.device
+        return action_reward_weights(data["obs"], data["action"], data["reward"],
+                                     drop_constant_columns=c.drop_constant_columns, backend=c.backend, device=device)
 
-    def _log_train(self, acc: dict[str, list[float]]) -> None:
-        row = {k: float(np.mean(v)) for k, v in acc.items()}
+    def _maybe_update_causal_weights(self) -> None:
+        """Apply a finished fit that is due, and start a fit every ``interval`` steps (see CausalWorker)."""
+        if self.causal_worker is None:
+            return
+        c = self.cfg.agent.causal
+        with self.timer("causal"):
+            result = self.causal_worker.due(self.step)
+            if result is not None:
+                self._apply_causal(result)
+            # A fit whose weights would only be applied after the run's end is not started.
+            if (self.step % c.interval == 0 and self.window.full
+                    and self.step + c.delay <= self.cfg.train.total_steps):
+                result = self.causal_worker.submit(self.step, self.window.chronological())
+                if result is not None:
+                    self._apply_causal(result)
+
+    def _apply_causal(self, r: CausalResult) -> None:
+        self.agent.set_causal_weights(r.weights)
+        self.logger.log_causal(self.step, r.weights, r.compute_s, r.window_step, r.wait_s)
+
+    def _log_train(self, acc: dict[str, list[float | torch.Tensor]]) -> None:
+        row = {k: mean_of(v) for k, v in acc.items()}
         row["updates"] = self.agent.updates
         row["episodes"] = self.episodes
         if self.agent.updates >= self.cfg.agent.update_interval:
@@ -295,6 +326,22 @@ class Trainer:
         summary = {"step": self.step, "return": ret, "success": success, "run_dir": str(self.run_dir.resolve())}
         atomic_write_text(self.run_dir / DONE_FILE, json.dumps(summary, indent=2) + "\n")
         return summary
+
+
+def mean_of(values: list[float | torch.Tensor]) -> float:
+    """Mean of floats and 0-d (device) tensors, with one host read for all tensors.
+
+    Agents return update diagnostics as device tensors so that updates never wait for the GPU; the
+    values are averaged in float64 in their original order, as floats would be.
+    """
+    out = np.empty(len(values), dtype=np.float64)
+    at = [i for i, x in enumerate(values) if torch.is_tensor(x)]
+    if at:
+        out[at] = torch.stack([values[i].detach().reshape(()) for i in at]).double().cpu().numpy()
+    for i, x in enumerate(values):
+        if not torch.is_tensor(x):
+            out[i] = float(x)
+    return float(out.mean())
 
 
 JOB_FILE = "job.json"
