@@ -48,3 +48,29 @@ def test_rejects_bad_capacity_and_fields():
     buf = causal_window(3, 1, 1)
     with pytest.raises(KeyError):
         buf.add(obs=[0], action=[0])
+
+
+def test_device_storage_samples_tensors_and_checkpoints_as_numpy():
+    import torch
+
+    dev = replay_buffer(8, obs_dim=3, action_dim=2, device=torch.device("cpu"))
+    host = replay_buffer(8, obs_dim=3, action_dim=2)
+    for i in range(11):  # wraps
+        row = {"obs": np.full(3, i), "action": np.full(2, -i), "reward": float(i), "next_obs": np.full(3, i + 1),
+               "mask": 1.0}
+        dev.add(**row)
+        host.add(**row)
+    torch.manual_seed(0)
+    batch = dev.sample(64, np.random.default_rng(0))
+    assert all(torch.is_tensor(v) and v.dtype == torch.float32 for v in batch.values())
+    assert batch["obs"].shape == (64, 3) and batch["reward"].shape == (64, 1)
+    assert set(batch["reward"][:, 0].tolist()) <= {3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0}  # the 8 latest rows
+    torch.testing.assert_close(batch["next_obs"][:, 0], batch["reward"][:, 0] + 1)  # rows stay whole
+    state = dev.state_dict()
+    assert all(isinstance(v, np.ndarray) for v in state["data"].values())
+    for k, v in host.state_dict()["data"].items():
+        np.testing.assert_array_equal(state["data"][k], v)
+    back = replay_buffer(8, obs_dim=3, action_dim=2, device=torch.device("cpu"))
+    back.load_state_dict(host.state_dict())
+    for k, v in host.chronological().items():
+        np.testing.assert_array_equal(back.chronological()[k], v)

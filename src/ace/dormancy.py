@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 import math
+from functools import partial
 
 import torch
 from torch import nn
+
+from ace.layers import EnsembleLinear
 
 
 def gradient_dormancy(module: nn.Module, tau: float) -> tuple[float, dict[str, float]]:
@@ -54,6 +57,8 @@ def _fresh_copy(module: nn.Module) -> nn.Module:
             nn.init.orthogonal_(layer.weight, gain=1.0)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
+        elif isinstance(layer, EnsembleLinear):  # each member as its own nn.Linear
+            layer.reset_parameters(partial(nn.init.orthogonal_, gain=1.0))
     return fresh
 
 

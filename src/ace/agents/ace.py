@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from ace.agents.common import gradient_step, soft_update_
+from ace.agents.common import compile_networks, gradient_step, soft_update_, to_device, twin_mse
 from ace.agents.networks import GaussianPolicy, TwinQ
 from ace.dormancy import (
     causal_perturb_factor,
@@ -50,6 +49,7 @@ class ACEAgent:
         self.critic_target = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth).to(device)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
+        compile_networks(cfg.compile, self.policy, self.critic, self.critic_target)
         self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
 
@@ -83,31 +83,35 @@ class ACEAgent:
         """``log pi_c(a|s) = sum_i w_i log pi_i(a_i|s)``; with w = 1 it is SAC's log-prob."""
         return (per_dim_logp * self.causal_weights).sum(dim=-1, keepdim=True)
 
-    def critic_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.no_grad():
             next_action, next_logp = self.policy.sample(batch["next_obs"])
-            q1_t, q2_t = self.critic_target(batch["next_obs"], next_action)
-            soft_v = torch.min(q1_t, q2_t) - self.alpha * self.causal_log_prob(next_logp)
+            q_t = self.critic_target(batch["next_obs"], next_action).min(dim=0).values
+            soft_v = q_t - self.alpha * self.causal_log_prob(next_logp)
             target = batch["reward"] + batch["mask"] * self.cfg.gamma * soft_v
-        q1, q2 = self.critic(batch["obs"], batch["action"])
-        loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
-        return loss, {"critic_loss": loss.item(), "q": q1.mean().item()}
+        q = self.critic(batch["obs"], batch["action"])
+        loss = twin_mse(q, target)
+        return loss, {"critic_loss": loss.detach(), "q": q[0].detach().mean()}
 
     def actor_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Actor loss plus the weighted and unweighted log-probs of the sampled actions."""
         action, logp = self.policy.sample(obs)
-        q1, q2 = self.critic(obs, action)
+        q = self.critic(obs, action).min(dim=0).values
         causal_logp = self.causal_log_prob(logp)
-        loss = (self.alpha * causal_logp - torch.min(q1, q2)).mean()
+        loss = (self.alpha * causal_logp - q).mean()
         return loss, causal_logp, logp.sum(dim=-1, keepdim=True)
 
     def alpha_loss(self, causal_logp: torch.Tensor) -> torch.Tensor:
         return -(self.log_alpha * (causal_logp + self.target_entropy).detach()).mean()
 
     # ----------------------------------------------------------------- update
-    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One gradient update on a replay batch; returns scalar diagnostics."""
-        b = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+    def update(self, batch: dict[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One gradient update on a replay batch.
+
+        Diagnostics are returned as 0-d tensors on the training device, so an update never waits
+        for the GPU; the runner averages and reads them once per log row.
+        """
+        b = to_device(batch, self.device)
         # 0-based index of this update, as the official loop counts: the delayed actor step
         # runs on updates 0, 2, 4, ... and a reset's dormancy comes from that same update.
         n = self.updates
@@ -124,11 +128,11 @@ class ACEAgent:
                 a_loss = self.alpha_loss(causal_logp)
                 gradient_step(self.alpha_optim, a_loss)
                 self.alpha = self.log_alpha.detach().exp()[0]
-                metrics["alpha_loss"] = a_loss.item()
+                metrics["alpha_loss"] = a_loss.detach()
             soft_update_(self.critic_target, self.critic, self.cfg.tau)
-            metrics.update(actor_loss=actor_loss.item(), entropy=-logp.mean().item(),
-                           causal_entropy=-causal_logp.mean().item())
-        metrics["alpha"] = float(self.alpha)
+            metrics.update(actor_loss=actor_loss.detach(), entropy=-logp.detach().mean(),
+                           causal_entropy=-causal_logp.detach().mean())
+        metrics["alpha"] = self.alpha.detach().reshape(())
 
         r = self.cfg.reset
         if r.enabled and n % r.interval == 0 and n > r.min_updates:

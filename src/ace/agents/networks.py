@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from ace.layers import EnsembleLinear
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 TANH_EPS = 1e-6
@@ -62,14 +65,29 @@ class GaussianPolicy(nn.Module):
 
 
 class TwinQ(nn.Module):
-    """Two independent Q heads on ``[s, a]``."""
+    """Two independent Q heads on ``[s, a]``, evaluated together as one batched ensemble.
+
+    Same architecture and initialisation as two separate MLPs (ELU after the first hidden layer,
+    ReLU after the others), but each layer of both heads is a single ``baddbmm``: half the kernel
+    launches of the plain pair, which is what a small-batch SAC update is bound by.
+    """
 
     def __init__(self, obs_dim: int, action_dim: int, width: int, depth: int):
         super().__init__()
-        self.q1 = nn.Sequential(hidden_layers(obs_dim + action_dim, width, depth), nn.Linear(width, 1))
-        self.q2 = nn.Sequential(hidden_layers(obs_dim + action_dim, width, depth), nn.Linear(width, 1))
-        xavier_init_(self)
+        if depth < 1 or width < 1:
+            raise ValueError(f"network needs depth >= 1 and width >= 1, got depth={depth}, width={width}")
+        dims = [obs_dim + action_dim] + [width] * depth
+        self.layers = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:], strict=True))
+        self.head = EnsembleLinear(2, width, 1)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([obs, action], dim=-1)
-        return self.q1(x), self.q2(x)
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``(2, batch, 1)``: both Q values (``q1, q2 = critic(s, a)`` unpacks them)."""
+        h = torch.cat([obs, action], dim=-1)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            h = F.elu(h) if i == 0 else F.relu(h)
+        return self.head(h)
+
+    def q1(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The first head alone (TD3's actor loss); computed with both heads' batched kernels."""
+        return self(obs, action)[0]

@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from ace.agents.common import gradient_step, soft_update_
+from ace.agents.common import compile_networks, gradient_step, soft_update_, to_device, twin_mse
 from ace.agents.networks import TwinQ, hidden_layers, xavier_init_
 from ace.dormancy import gradient_dormancy
 
@@ -49,6 +48,7 @@ class TD3Agent:
         self.policy_target = copy.deepcopy(self.policy).requires_grad_(False)
         self.critic = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        compile_networks(cfg.compile, self.policy, self.policy_target, self.critic, self.critic_target)
         self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
         self.updates = 0
@@ -65,32 +65,33 @@ class TD3Agent:
     def set_causal_weights(self, weights: np.ndarray) -> None:
         raise RuntimeError("TD3 has no entropy term to weight; run it with agent.causal.enabled=false")
 
-    def critic_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg.td3
         with torch.no_grad():
             next_action = self.policy_target(batch["next_obs"])
             noise = (torch.randn_like(next_action) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
             next_action = (next_action + noise).clamp(-1.0, 1.0)
-            q1_t, q2_t = self.critic_target(batch["next_obs"], next_action)
-            target = batch["reward"] + batch["mask"] * self.cfg.gamma * torch.min(q1_t, q2_t)
-        q1, q2 = self.critic(batch["obs"], batch["action"])
-        loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
-        return loss, {"critic_loss": loss.item(), "q": q1.mean().item()}
+            q_t = self.critic_target(batch["next_obs"], next_action).min(dim=0).values
+            target = batch["reward"] + batch["mask"] * self.cfg.gamma * q_t
+        q = self.critic(batch["obs"], batch["action"])
+        loss = twin_mse(q, target)
+        return loss, {"critic_loss": loss.detach(), "q": q[0].detach().mean()}
 
-    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        b = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+    def update(self, batch: dict[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One update; diagnostics stay 0-d tensors on the device (no host sync per update)."""
+        b = to_device(batch, self.device)
         n = self.updates
         self.updates += 1
         loss, metrics = self.critic_loss(b)
         gradient_step(self.critic_optim, loss)
         if n % self.cfg.update_interval == 0:
             self.critic.requires_grad_(False)
-            actor_loss = -self.critic.q1(torch.cat([b["obs"], self.policy(b["obs"])], dim=-1)).mean()
+            actor_loss = -self.critic.q1(b["obs"], self.policy(b["obs"])).mean()
             gradient_step(self.policy_optim, actor_loss)
             self.critic.requires_grad_(True)
             soft_update_(self.critic_target, self.critic, self.cfg.tau)
             soft_update_(self.policy_target, self.policy, self.cfg.tau)
-            metrics["actor_loss"] = actor_loss.item()
+            metrics["actor_loss"] = actor_loss.detach()
         return metrics
 
     def dormancy(self) -> float:
