@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test bench lint clean
 
 setup: $(STAMP)
 
@@ -31,8 +31,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Speed measurements (minutes; not tests): prints tables and writes bench_results/speed.csv.
+bench: $(STAMP)
+	$(PY) benchmarks/speed.py
+
 lint: $(STAMP)
-	$(PY) -m ruff check src tests analysis launchers
+	$(PY) -m ruff check src tests analysis launchers benchmarks
 
 clean:
 	rm -rf runs outputs multirun .pytest_cache

@@ -19,6 +19,8 @@ from analysis.stats import bootstrap_ci
 VARIANT_COLORS = {"ACE": "#d62728", "SAC": "#1f77b4", "TD3": "#2ca02c", "ACE causal-only": "#ff7f0e",
                   "ACE reset-only": "#9467bd"}
 ABLATION_ORDER = ["ACE", "ACE causal-only", "ACE reset-only", "SAC", "TD3"]
+# With agent.causal.delay > 0 a fit runs beside training; what the loop spends on it is the wait.
+PHASE_LABELS = {"causal": "causal (training waits)"}
 PHASE_COLORS = {"env": "#8c564b", "act": "#e377c2", "update": "#1f77b4", "causal": "#d62728", "eval": "#2ca02c",
                 "checkpoint": "#7f7f7f"}
 
@@ -237,7 +239,7 @@ def wallclock(train: pd.DataFrame) -> plt.Figure:
         if f"{p}_s" not in shares.columns:
             continue
         v = shares[f"{p}_s"].to_numpy()
-        ax_p.barh(agents, v, left=left, color=PHASE_COLORS[p], label=p)
+        ax_p.barh(agents, v, left=left, color=PHASE_COLORS[p], label=PHASE_LABELS.get(p, p))
         left += v
     ax_p.set_xlabel("seconds per 1k env steps (mean over runs)")
     ax_p.legend(frameon=False, fontsize=8, ncol=3)

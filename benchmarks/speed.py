@@ -1,0 +1,244 @@
+"""Speed of the parts a million-step ACE run pays for, ours against the straightforward versions.
+
+    make bench                                   # everything, prints tables, writes bench_results/speed.csv
+    python benchmarks/speed.py --only causal --vars 24,44 --samples 10000
+
+1. Causal discovery: ``ace.direct_lingam`` vs ``lingam.DirectLiNGAM`` on the same data: generated
+   LiNGAM data per variable count, and a real Meta-World window. Full adjacency and the reward row
+   only (what ACE computes); whether the order and matrix agree is reported too.
+2. Update step: updates/s of ``ACEAgent.update`` vs the plain official-style update
+   (``ace.agents.reference``) at 256-wide/batch 256 and at paper size (1024 x 3, batch 512).
+3. End to end: env steps/s of a short Meta-World reach run with causal discovery on, official
+   schedule (lingam, synchronous) vs ours (fast backend, background fit).
+
+Every ratio compares two measurements taken in this same process. On a GPU (when CUDA is
+available) the update step and the fast causal backend are measured on it as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ace.agents import ACEAgent  # noqa: E402
+from ace.agents.reference import ReferenceACE  # noqa: E402
+from ace.config import composer  # noqa: E402
+from ace.direct_lingam import direct_lingam  # noqa: E402
+
+OBS_DIM, ACT_DIM = 39, 4  # Meta-World
+
+
+def lingam_data(n: int, p: int, seed: int) -> np.ndarray:
+    """A random linear non-Gaussian SEM: sparse DAG, uniform noise, last column a sink (the 'reward')."""
+    rng = np.random.default_rng(seed)
+    b = np.tril(rng.uniform(0.3, 1.0, (p, p)) * rng.choice([-1, 1], (p, p)) * (rng.uniform(size=(p, p)) < 3.0 / p), -1)
+    e = rng.uniform(-1, 1, (n, p))
+    x = np.linalg.solve(np.eye(p) - b, e.T).T
+    perm = np.r_[rng.permutation(p - 1), p - 1]
+    return x[:, perm]
+
+
+def bench_causal(vars_: list[int], n: int, lingam_max_vars: int, rows: list[dict], device: str) -> None:
+    import lingam
+
+    direct_lingam(lingam_data(500, 5, seed=0), device=device)  # warm-up: torch's first calls are slow
+    for p in vars_:
+        x = lingam_data(n, p, seed=p)
+        t = time.perf_counter()
+        order, adj = direct_lingam(x, device=device)
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        _, reward_row = direct_lingam(x, rows=[p - 1], device=device)
+        ours_row = time.perf_counter() - t
+        row = {"section": "causal", "case": f"{n}x{p}", "device": device, "ours_s": ours, "ours_reward_row_s": ours_row}
+        if p <= lingam_max_vars:
+            t = time.perf_counter()
+            model = lingam.DirectLiNGAM().fit(x)
+            ref = time.perf_counter() - t
+            row.update(reference_s=ref, ratio=ref / ours, ratio_reward_row=ref / ours_row,
+                       same_order=list(model.causal_order_) == list(order),
+                       max_abs_diff=float(np.abs(model.adjacency_matrix_ - adj).max()))
+        rows.append(row)
+        _print_row(row)
+
+
+def metaworld_window(task: str, n: int, seed: int = 1) -> np.ndarray:
+    """A real causal window: ``[s, a, r]`` of ``n`` uniform-random steps (a run's first window), constant
+    columns dropped as ace.causal does."""
+    from ace.envs import make_env
+
+    with composer() as compose:
+        env = make_env(compose([f"env={task}"]).env, seed)
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        rows.append(np.r_[obs, action, reward])
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    x = np.asarray(rows, dtype=np.float32).astype(np.float64)
+    return x[:, x.std(axis=0) > 1e-12]
+
+
+def bench_causal_real(task: str, n: int, rows: list[dict], device: str) -> None:
+    import warnings
+
+    import lingam
+
+    x = metaworld_window(task, n)
+    t = time.perf_counter()
+    order, adj = direct_lingam(x, device=device)
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    _, reward_row = direct_lingam(x, rows=[-1], device=device)
+    ours_row = time.perf_counter() - t
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        model = lingam.DirectLiNGAM().fit(x)
+        ref = time.perf_counter() - t
+    row = {"section": "causal", "case": f"{task} window {x.shape[0]}x{x.shape[1]}", "device": device,
+           "ours_s": ours, "ours_reward_row_s": ours_row, "reference_s": ref, "ratio": ref / ours,
+           "ratio_reward_row": ref / ours_row, "same_order": list(model.causal_order_) == list(order),
+           "max_abs_diff": float(np.abs(model.adjacency_matrix_ - adj).max())}
+    rows.append(row)
+    _print_row(row)
+
+
+def _update_batch(bs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"obs": rng.normal(size=(bs, OBS_DIM)).astype(np.float32),
+            "action": rng.uniform(-1, 1, (bs, ACT_DIM)).astype(np.float32),
+            "reward": rng.normal(size=(bs, 1)).astype(np.float32),
+            "next_obs": rng.normal(size=(bs, OBS_DIM)).astype(np.float32),
+            "mask": np.ones((bs, 1), np.float32)}
+
+
+def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[dict], device: torch.device) -> None:
+    with composer() as compose:
+        for width, depth, bs in sizes:
+            cfg = compose([f"agent.width={width}", f"agent.depth={depth}", f"agent.batch_size={bs}"]).agent
+            torch.manual_seed(0)
+            agent = ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), cfg, device)
+            ref = ReferenceACE(agent)
+            rng = np.random.default_rng(0)
+            host = _update_batch(bs, rng)
+            on_device = {k: torch.as_tensor(v, device=device) for k, v in host.items()}
+            rates = {}
+            # Interleaved twice so that a slow phase of the machine hits both alike.
+            for name, fn, batch in (("reference", ref.update, host), ("ours", agent.update, on_device)) * 2:
+                rates.setdefault(name, []).append(_rate(fn, batch, seconds, device))
+            row = {"section": "update", "case": f"w{width}xd{depth} b{bs}", "device": str(device),
+                   "threads": torch.get_num_threads(), "reference_per_s": max(rates["reference"]),
+                   "ours_per_s": max(rates["ours"])}
+            row["ratio"] = row["ours_per_s"] / row["reference_per_s"]
+            rows.append(row)
+            _print_row(row)
+
+
+def _rate(fn, batch, seconds: float, device: torch.device) -> float:
+    for _ in range(3):
+        fn(batch)
+    _sync(device)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(batch)
+        n += 1
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_end_to_end(steps: int, rows: list[dict]) -> None:
+    from ace.runner import Trainer
+
+    common = ["env=metaworld/reach", "preset=cpu", f"train.total_steps={steps}", "train.start_steps=500",
+              "agent.causal.interval=1000", "agent.causal.window=2000", "eval.every=1000000", "eval.episodes=1",
+              "checkpoint.every=1000000", "log.every=1000000", "log.progress=lines", "wandb.mode=disabled"]
+    variants = {"official (lingam, synchronous)": ["agent.causal.backend=lingam", "agent.causal.delay=0"],
+                "ours (fast, background)": ["agent.causal.backend=fast", "agent.causal.delay=500"]}
+    results = {}
+    with composer() as compose, tempfile.TemporaryDirectory() as tmp:
+        for name, extra in variants.items():
+            cfg = compose([*common, *extra])
+            trainer = Trainer(cfg, Path(tmp) / name.split()[0])
+            t0 = time.perf_counter()
+            trainer.run()
+            wall = time.perf_counter() - t0
+            results[name] = (steps / wall, trainer.timer.totals["causal"])
+    ref, ours = results.values()
+    row = {"section": "end_to_end", "case": f"metaworld/reach {steps} steps, preset=cpu, causal every 1000 on 2000",
+           "device": "cpu", "reference_steps_per_s": ref[0], "ours_steps_per_s": ours[0], "ratio": ours[0] / ref[0],
+           "reference_causal_s": ref[1], "ours_causal_s": ours[1]}
+    rows.append(row)
+    _print_row(row)
+
+
+def _print_row(row: dict) -> None:
+    print("  " + " | ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+          flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", choices=["causal", "update", "end_to_end"], action="append",
+                   help="run only these sections (repeatable)")
+    p.add_argument("--vars", default="24,44,68,120", help="variable counts for causal discovery")
+    p.add_argument("--samples", type=int, default=10_000, help="samples per causal data set (paper window: 10000)")
+    p.add_argument("--lingam-max-vars", type=int, default=68,
+                   help="skip lingam above this many variables (it grows ~p^3: 120 vars takes ~10 min here)")
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds per update-rate measurement")
+    p.add_argument("--steps", type=int, default=4000, help="env steps of the end-to-end run")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("ACE_BENCH_THREADS", "1")))
+    p.add_argument("--out", type=Path, default=ROOT / "bench_results" / "speed.csv")
+    args = p.parse_args(argv)
+    sections = args.only or ["causal", "update", "end_to_end"]
+    torch.set_num_threads(args.threads)
+    cuda = torch.cuda.is_available()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s), CUDA: {torch.cuda.get_device_name() if cuda else 'none'}")
+    rows: list[dict] = []
+    if "causal" in sections:
+        print("causal discovery (seconds per fit):")
+        bench_causal([int(v) for v in args.vars.split(",")], args.samples, args.lingam_max_vars, rows, "cpu")
+        bench_causal_real("metaworld/reach", args.samples, rows, "cpu")
+        if cuda:
+            bench_causal([int(v) for v in args.vars.split(",")], args.samples, -1, rows, "cuda")
+    if "update" in sections:
+        print("update step (updates per second):")
+        sizes = [(256, 2, 256), (1024, 3, 512)]
+        bench_update(sizes, args.seconds, rows, torch.device("cpu"))
+        if cuda:
+            bench_update(sizes, args.seconds, rows, torch.device("cuda"))
+    if "end_to_end" in sections:
+        print("end to end (env steps per second):")
+        bench_end_to_end(args.steps, rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(args.out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["machine", *keys])
+        w.writeheader()
+        for r in rows:
+            w.writerow({"machine": f"{platform.node()} {os.cpu_count()}cpu" + (" cuda" if cuda else ""), **r})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
