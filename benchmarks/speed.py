@@ -75,22 +75,12 @@ def bench_causal(vars_: list[int], n: int, lingam_max_vars: int, rows: list[dict
 
 
 def metaworld_window(task: str, n: int, seed: int = 1) -> np.ndarray:
-    """A real causal window: ``[s, a, r]`` of ``n`` uniform-random steps (a run's first window), constant
-    columns dropped as ace.causal does."""
+    from ace.causal import random_action_window
     from ace.envs import make_env
 
     with composer() as compose:
         env = make_env(compose([f"env={task}"]).env, seed)
-    obs, _ = env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        rows.append(np.r_[obs, action, reward])
-        obs = next_obs if not (terminated or truncated) else env.reset()[0]
-    x = np.asarray(rows, dtype=np.float32).astype(np.float64)
-    return x[:, x.std(axis=0) > 1e-12]
+    return random_action_window(env, n, seed)
 
 
 def bench_causal_real(task: str, n: int, rows: list[dict], device: str) -> None:

@@ -214,23 +214,17 @@ def test_fortran_ordered_input_is_left_untouched():
 
 
 def metaworld_window(task: str, n: int = 2000, seed: int = 1) -> np.ndarray:
-    """The first causal window of a run: uniform random actions (train.start_steps) on a real task."""
+    """The first causal window of a run (uniform random actions) on a real task."""
     from conftest import compose_cfg
 
+    from ace.causal import random_action_window
     from ace.envs import make_env
 
     env = make_env(compose_cfg(f"env={task}").env, seed)
-    obs, _ = env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        rows.append(np.r_[obs, action, reward])
-        obs = next_obs if not (terminated or truncated) else env.reset()[0]
-    env.close()
-    X = np.asarray(rows, dtype=np.float32).astype(np.float64)  # float32 replay rows, as ACE stores them
-    return X[:, X.std(axis=0) > 1e-12]  # ace.causal drops constant columns (zero-padded slots)
+    try:
+        return random_action_window(env, n, seed)
+    finally:
+        env.close()
 
 
 @pytest.mark.parametrize("task", ["metaworld/reach", "metaworld/hammer"])

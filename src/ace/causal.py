@@ -109,3 +109,22 @@ def _as_2d(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"{name} must be 2-D (samples x dims), got shape {x.shape}")
     return x
+
+
+def random_action_window(env, n: int, seed: int) -> np.ndarray:
+    """``[s, a, r]`` rows of ``n`` uniform-random steps of ``env``: a run's first causal window.
+
+    (``train.start_steps`` actions are uniform, so the first fit sees exactly such data.) Rows are
+    stored as float32, as in ACE's window, and constant columns are dropped as the fit drops them.
+    Used to test and benchmark DirectLiNGAM on real, ill-conditioned windows.
+    """
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        rows.append(np.r_[obs, action, reward])
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    x = np.asarray(rows, dtype=np.float32).astype(np.float64)
+    return x[:, x.std(axis=0) > CONSTANT_STD]
