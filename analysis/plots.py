@@ -185,7 +185,9 @@ def causal_weights(weights: pd.DataFrame, train: pd.DataFrame, resets: pd.DataFr
     ``weights``/``train``/``resets`` are the wide tables of one (task, agent), any number of seeds:
     lines are the mean over seeds, the band spans the seeds' min to max.
     """
-    wcols = sorted((c for c in weights.columns if c.startswith("w") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+    # Tables of several tasks carry all-NaN w<i> for the dimensions a task does not have.
+    wcols = sorted((c for c in weights.columns if c.startswith("w") and c[1:].isdigit() and weights[c].notna().any()),
+                   key=lambda c: int(c[1:]))
     if not wcols:
         raise ValueError("causal weights table has no w<i> columns")
     fig, (ax_w, ax_d) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True, height_ratios=[2, 1])

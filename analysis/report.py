@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ace.files import atomic_write_text
@@ -66,6 +67,10 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     if len(unfinished):
         report.notes.append(f"{len(unfinished)} of {len(runs)} runs are unfinished; their latest evaluation is used: "
                             + ", ".join(unfinished["run"]))
+    diverged = final[~np.isfinite(final["score"])]
+    if len(diverged):
+        report.notes.append(f"{len(diverged)} run(s) have a non-finite final score and are left out of the "
+                            "statistics: " + ", ".join(diverged["run"]))
     for domain in sorted(curves["domain"].unique()):
         report.figures[f"curves_{domain}"] = plots.learning_curves(curves, domain, paper, conf=conf)
     report.figures["aggregate_intervals"] = plots.aggregate_intervals(aggregates, conf=conf)

@@ -12,6 +12,7 @@ all this module reads, so no wandb account is needed.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -69,7 +70,13 @@ def identity_from_config(cfg: dict, name: str) -> dict:
 
 
 def run_index(root: str | Path) -> pd.DataFrame:
-    """One row per run: identity, toggles, the metric it is judged by, its budget and how far it got."""
+    """One row per run: identity, toggles, the metric it is judged by, its budget and how far it got.
+
+    ``agent`` is the label figures and tables group by: the run's ``agent.name``, extended with the
+    experiment when the folder mixes experiments, and with the variant when one name covers several
+    ablations, so that different things are never pooled as seeds of one agent (``agent_name`` keeps
+    the raw name).
+    """
     rows = []
     for run in find_runs(root):
         row = run_identity(run, root)
@@ -80,7 +87,17 @@ def run_index(root: str | Path) -> pd.DataFrame:
         rows.append(row)
     if not rows:
         raise FileNotFoundError(f"no run folder (config.yaml + eval.csv) under {Path(root).resolve()}")
-    return pd.DataFrame(rows)
+    index = pd.DataFrame(rows)
+    index["agent_name"] = index["agent"]
+    if index["experiment"].nunique() > 1:
+        index["agent"] = index["agent"] + " [" + index["experiment"] + "]"
+    several = index.groupby("agent")["variant"].transform("nunique") > 1
+    index.loc[several, "agent"] = index.loc[several, "agent"] + " (" + index.loc[several, "variant"] + ")"
+    dup = index[index.duplicated(["domain", "task", "agent", "seed"], keep=False)]
+    if len(dup):
+        warnings.warn(f"{len(dup)} run folders share domain, task, agent and seed with another one; they are all "
+                      f"counted: {', '.join(dup['run'])}", stacklevel=2)
+    return index
 
 
 def load_table(root: str | Path, source: str = "eval") -> pd.DataFrame:

@@ -55,7 +55,8 @@ def results_table(final: pd.DataFrame, paper: pd.DataFrame | None = None, reps: 
     rows = []
     for key, g in final.groupby([*TASK_KEYS, *AGENT_KEYS], sort=True):
         m, lo, hi = bootstrap_ci(g["score"].to_numpy(), reps=reps, conf=conf, seed=seed)
-        rows.append((*key, len(g), int(g["step"].min()), int(g["budget"].max()), m, lo, hi))
+        n = int(np.isfinite(g["score"]).sum())  # seeds that enter the mean
+        rows.append((*key, n, int(g["step"].min()), int(g["budget"].max()), m, lo, hi))
     table = pd.DataFrame(rows, columns=[*TASK_KEYS, *AGENT_KEYS, "n_seeds", "step", "budget", "mean", "ci_low",
                                         "ci_high"])
     table["paper"] = np.nan
@@ -93,12 +94,12 @@ def normalized_scores(final: pd.DataFrame, paper: pd.DataFrame | None = None,
 
 def aggregate(normalized: pd.DataFrame, by: str = "suite", reps: int = 2000, conf: float = 0.95,
               seed: int = 0) -> pd.DataFrame:
-    """Mean and IQM of normalized scores per group and agent, with stratified bootstrap CIs over seeds."""
+    """Mean over tasks and pooled IQM of normalized scores per group and agent, stratified bootstrap CIs."""
     rows = []
     for (group, agent, variant), g in normalized.groupby([by, *AGENT_KEYS], sort=True):
         per_task = {t: s["normalized"].to_numpy() for t, s in g.groupby(["domain", "task"])}
-        for name, stat in STATISTICS.items():
-            m, lo, hi = stratified_bootstrap_ci(per_task, stat, reps=reps, conf=conf, seed=seed)
+        for name in STATISTICS:
+            m, lo, hi = stratified_bootstrap_ci(per_task, name, reps=reps, conf=conf, seed=seed)
             rows.append((group, agent, variant, name, m, lo, hi, len(per_task), len(g)))
     return pd.DataFrame(rows, columns=[by, *AGENT_KEYS, "statistic", "value", "ci_low", "ci_high", "n_tasks",
                                        "n_runs"])

@@ -62,13 +62,15 @@ def bootstrap_ci(values: Sequence[float], statistic: Statistic = mean, reps: int
 
 
 def stratified_bootstrap_ci(scores: Mapping[str, Sequence[float]] | Sequence[Sequence[float]],
-                            statistic: Statistic = mean, reps: int = 2000, conf: float = 0.95,
+                            statistic: str | Statistic = "mean", reps: int = 2000, conf: float = 0.95,
                             seed: int = 0) -> tuple[float, float, float]:
-    """Aggregate ``statistic`` over all (task, seed) scores with a stratified percentile bootstrap.
+    """An aggregate over tasks with a stratified percentile bootstrap over seeds.
 
     ``scores`` holds one sequence of per-seed scores per task (tasks may have different numbers of
-    seeds). Each replicate resamples the seeds of every task with replacement, keeps every task, and
-    applies ``statistic`` to the pooled scores.
+    seeds). Each replicate resamples the seeds of every task with replacement and keeps every task.
+    ``statistic``: ``"mean"`` is the mean over tasks of each task's mean, so every task weighs the
+    same whatever its number of seeds; ``"iqm"`` (or any callable) is applied to the pooled
+    (task, seed) scores, as rliable does, which assumes equal seed counts per task.
     """
     _check_conf(conf)
     groups = list(scores.values()) if isinstance(scores, Mapping) else list(scores)
@@ -76,9 +78,14 @@ def stratified_bootstrap_ci(scores: Mapping[str, Sequence[float]] | Sequence[Seq
     groups = [g for g in groups if g.size]
     if not groups:
         return (float("nan"),) * 3
-    point = float(statistic(np.concatenate(groups)))
     rng = np.random.default_rng(seed)
-    resampled = np.concatenate([g[rng.integers(0, g.size, size=(reps, g.size))] for g in groups], axis=1)
-    samples = statistic(resampled)
+    resampled = [g[rng.integers(0, g.size, size=(reps, g.size))] for g in groups]
+    if statistic == "mean":
+        point = float(np.mean([g.mean() for g in groups]))
+        samples = np.mean([r.mean(axis=1) for r in resampled], axis=0)
+    else:
+        fn = STATISTICS[statistic] if isinstance(statistic, str) else statistic
+        point = float(fn(np.concatenate(groups)))
+        samples = fn(np.concatenate(resampled, axis=1))
     lo, hi = np.quantile(samples, [(1 - conf) / 2, (1 + conf) / 2])
     return point, float(lo), float(hi)

@@ -125,6 +125,33 @@ def test_report_notes_unfinished_runs(results, tmp_path):
     plt.close("all")
 
 
+def test_runs_of_other_experiments_or_variants_are_never_pooled(results, tmp_path):
+    """Same agent name, other experiment or other toggles: separate labels, and the report still works."""
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "mixed"
+    src = results / "metaworld/reach/ace"
+    for name, edit in (("a", None), ("b", "experiment"), ("c", "no_causal")):
+        for seed in (1, 2):
+            dst = root / name / f"seed={seed}"
+            shutil.copytree(src / f"seed={seed}", dst)
+            cfg = yaml.safe_load((dst / "config.yaml").read_text())
+            if edit == "experiment":
+                cfg["experiment"] = "paper"
+            elif edit == "no_causal":
+                cfg["agent"]["causal"]["enabled"] = False
+            (dst / "config.yaml").write_text(yaml.safe_dump(cfg))
+    runs = run_index(root)
+    assert sorted(runs["agent"].unique()) == ["ace [paper]", "ace [smoke] (ACE reset-only)", "ace [smoke] (ACE)"]
+    assert set(runs["agent_name"]) == {"ace"}
+    report = build_report(root, reps=100)
+    assert len(report.results) == 3 and (report.results["n_seeds"] == 2).all()
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
 def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

@@ -84,6 +84,13 @@ def test_stratified_bootstrap_iqm_and_unequal_seed_counts():
     assert (m, lo, hi) == pytest.approx((3.0, 3.0, 3.0))
 
 
+def test_aggregate_mean_weighs_every_task_the_same():
+    scores = {"a": [0.0] * 6, "b": [1.0]}  # a task with more seeds must not count more
+    assert stratified_bootstrap_ci(scores, "mean") == pytest.approx((0.5, 0.5, 0.5))
+    assert stratified_bootstrap_ci(scores, mean)[0] == pytest.approx(1 / 7)  # pooled, if asked for
+    assert stratified_bootstrap_ci(scores, "iqm")[0] == pytest.approx(iqm(np.r_[[0.0] * 6, 1.0]))
+
+
 def test_variant_is_read_from_the_toggles():
     assert variant_of({"algo": "ace", "causal": {"enabled": True}, "reset": {"enabled": True}}) == "ACE"
     assert variant_of({"algo": "ace", "causal": {"enabled": True}, "reset": {"enabled": False}}) == "ACE causal-only"

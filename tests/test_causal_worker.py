@@ -67,3 +67,13 @@ def test_a_pending_fit_survives_a_checkpoint():
 def test_bad_causal_settings_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         validate(compose_cfg("preset=smoke", "agent.causal.interval=300", override))
+
+
+def test_causal_settings_do_not_matter_when_causal_entropy_is_off():
+    validate(compose_cfg("preset=smoke", "agent=sac", "agent.causal.interval=30"))  # delay 50 > interval: fine
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_causal_device_cuda_without_cuda_fails_before_training():
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        validate(compose_cfg("preset=smoke", "agent.causal.device=cuda"))

@@ -58,3 +58,14 @@ def test_replay_on_the_training_device(tmp_path):
     tr = pd.read_csv(tmp_path / "train.csv")
     assert tr["critic_loss"].notna().all() and tr["critic_loss"].map(math.isfinite).all()
     assert len(pd.read_csv(tmp_path / "causal_weights.csv")) == 1
+
+
+def test_a_resumed_run_may_change_speed_only_settings(tmp_path):
+    base = ["env=metaworld/reach", "preset=smoke", "wandb.mode=disabled", "log.progress=lines", "train.total_steps=400"]
+    Trainer(compose_cfg(*base), tmp_path).run()
+    (tmp_path / "final.json").unlink()
+    # Backend, compile mode and replay placement decide how fast, not what: the run resumes.
+    trainer = Trainer(compose_cfg(*base, "agent.causal.backend=lingam", "train.replay_device=train"), tmp_path)
+    assert trainer.step == 400
+    with pytest.raises(RuntimeError, match="different config"):
+        Trainer(compose_cfg(*base, "agent.lr=0.001"), tmp_path)

@@ -67,8 +67,9 @@ def reward_action_coefficients(
             # A constant reward has no causes; no varying action can be one.
             return np.zeros(n_action)
 
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")
+    # np.errstate is per thread (context variable); warnings.catch_warnings is not, so it is not used
+    # here, where fits run beside training (see _quiet_sklearn).
+    with np.errstate(divide="ignore", invalid="ignore"):
         fitted = _fit_adjacency(data[:, keep], backend, device)
     adjacency = np.zeros((data.shape[1], data.shape[1]))
     adjacency[np.ix_(keep, keep)] = fitted
@@ -76,7 +77,16 @@ def reward_action_coefficients(
     return np.nan_to_num(coefficients, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def _quiet_sklearn() -> None:
+    """LassoLarsIC warns about degenerate regressors on windows with near-collinear columns; the fit
+    handles them, so that one warning class of scikit-learn's LARS is silenced (a static filter)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning, module=r"sklearn\.linear_model")
+
+
 def _fit_adjacency(data: np.ndarray, backend: str, device: str | None) -> np.ndarray:
+    _quiet_sklearn()
     if backend == "lingam":
         import lingam
 

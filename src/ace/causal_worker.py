@@ -86,5 +86,6 @@ class CausalWorker:
         self._done = CausalResult(**state) if state else None
 
     def close(self) -> None:
+        """Stop the worker without waiting for a running fit (its result is not needed any more)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)

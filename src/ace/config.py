@@ -86,13 +86,18 @@ def validate(cfg: DictConfig) -> None:
     causal = cfg.agent.causal
     if causal.enabled and causal.window < 3:
         raise ConfigError(f"agent.causal.window={causal.window} must be at least 3 samples")
-    if causal.delay >= causal.interval:
+    if causal.enabled and causal.delay >= causal.interval:
         raise ConfigError(f"agent.causal.delay={causal.delay} must be smaller than agent.causal.interval="
                           f"{causal.interval}: a fit's weights are applied before the next fit starts")
     _choice(cfg, "agent.causal.backend", CAUSAL_BACKENDS)
     if str(causal.device) not in ("cpu", "auto") and not str(causal.device).startswith("cuda"):
         raise ConfigError(f"agent.causal.device={causal.device!r} is not valid; choose one of: cpu, auto, cuda, "
                           "cuda:N")
+    if causal.enabled and str(causal.device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"agent.causal.device={causal.device!r} but CUDA is not available; use cpu or auto")
     for key, lo, hi in (("agent.gamma", 0.0, 1.0), ("agent.tau", 0.0, 1.0), ("agent.lr", 0.0, 1.0),
                         ("agent.reset.factor_min", 0.0, 1.0), ("agent.reset.factor_max", 0.0, 1.0),
                         ("agent.reset.eta_max", 0.0, 1.0), ("agent.reset.tau", 0.0, 1.0)):

@@ -102,7 +102,7 @@ def _as_tensor(X, device, dtype) -> torch.Tensor:
             arr = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"X must be a numeric array: {exc}") from exc
-        Xt = torch.from_numpy(arr)
+        Xt = torch.from_numpy(np.ascontiguousarray(arr))  # torch refuses negative strides (X[:, ::-1])
         device = torch.device("cpu") if device is None else torch.device(device)
     if Xt.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {tuple(Xt.shape)}")

@@ -36,6 +36,8 @@ from ace.timing import PhaseTimer
 
 log = logging.getLogger("ace")
 
+#: Settings a resumed run may change: they decide where and how fast things are computed, not what.
+SPEED_ONLY_KEYS = ("agent.compile", "train.replay_device", "agent.causal.device", "agent.causal.backend")
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share an RNG stream with training ones
 DONE_FILE = "final.json"
 
@@ -129,7 +131,7 @@ class Trainer:
         self.episodes = 0
         self._resumed_env_rng: dict | None = None
         self.acc: defaultdict[str, list[float]] = defaultdict(list)  # train metrics since the last row
-        self.timer = PhaseTimer()
+        self.timer = PhaseTimer(sync=self._sync)
         elapsed_before = 0.0
 
         self._check_same_config()
@@ -152,6 +154,10 @@ class Trainer:
         write_job_marker(self.run_dir)
 
     @property
+    def _sync(self):
+        return torch.cuda.synchronize if self.device.type == "cuda" else None
+
+    @property
     def ckpt_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
@@ -163,6 +169,14 @@ class Trainer:
             saved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
             now = OmegaConf.to_container(self.cfg, resolve=True)
             skip = {"wandb", "log", "device", "threads"}  # may change between launches
+            for cfg in (saved, now):  # where and how fast, not what, is computed
+                for dotted in SPEED_ONLY_KEYS:
+                    *parents, leaf = dotted.split(".")
+                    node = cfg
+                    for key in parents:
+                        node = node.get(key, {}) if isinstance(node, dict) else {}
+                    if isinstance(node, dict):
+                        node.pop(leaf, None)
             diff = sorted(k for k in set(saved) | set(now) if k not in skip and saved.get(k) != now.get(k))
             if diff:
                 raise RuntimeError(
@@ -209,7 +223,7 @@ class Trainer:
         self.rng.bit_generator.state = rng["buffer"]
         self._resumed_env_rng = state["env_rng"]  # includes the action space's sampler
         self.acc = defaultdict(list, state.get("train_accumulators", {}))
-        self.timer = PhaseTimer(state.get("phase_seconds"))
+        self.timer = PhaseTimer(state.get("phase_seconds"), sync=self._sync)
         if self.causal_worker is not None:
             self.causal_worker.load_state_dict(state.get("causal_pending"))
 
@@ -283,7 +297,7 @@ class Trainer:
                     self.logger.progress(self.step)
         finally:
             if self.causal_worker is not None:
-                self.causal_worker.close()
+                self.causal_worker.close()  # nothing is pending at a normal end; on an error, don't wait
             self.logger.close()
         return self._finish()
 

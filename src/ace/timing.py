@@ -7,7 +7,7 @@ gradient updates and simulation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import perf_counter
 
@@ -15,7 +15,11 @@ PHASES = ("env", "act", "update", "causal", "eval", "checkpoint")
 
 
 class PhaseTimer:
-    def __init__(self, totals: dict[str, float] | None = None):
+    """``sync`` (``torch.cuda.synchronize`` on a GPU) runs before a phase ends: without it, kernels
+    launched in one phase would be paid for, and counted, in whichever phase next waits for the GPU."""
+
+    def __init__(self, totals: dict[str, float] | None = None, sync: Callable[[], None] | None = None):
+        self.sync = sync
         self.totals = dict.fromkeys(PHASES, 0.0)
         if totals:
             unknown = set(totals) - set(PHASES)
@@ -29,6 +33,8 @@ class PhaseTimer:
         try:
             yield
         finally:
+            if self.sync is not None:
+                self.sync()
             self.totals[phase] += perf_counter() - t0
 
     def row(self) -> dict[str, float]:
