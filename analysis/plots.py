@@ -222,7 +222,7 @@ def causal_weights(weights: pd.DataFrame, train: pd.DataFrame, resets: pd.DataFr
     return fig
 
 
-def wallclock(train: pd.DataFrame) -> plt.Figure:
+def wallclock(train: pd.DataFrame, shares: pd.DataFrame | None = None) -> plt.Figure:
     """Left: env steps/s over training per agent. Right: where the time went, per agent (share of phases)."""
     colors = agent_colors(train)
     fig, (ax_s, ax_p) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -234,7 +234,7 @@ def wallclock(train: pd.DataFrame) -> plt.Figure:
     ax_s.set_ylabel("env steps / s (this launch)")
     ax_s.grid(alpha=0.3)
     ax_s.legend(frameon=False, fontsize=8)
-    shares = phase_seconds(train)
+    shares = phase_seconds(train) if shares is None else shares
     agents = list(shares.index)
     left = np.zeros(len(agents))
     for p in PHASES:

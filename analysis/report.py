@@ -40,9 +40,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _optional(root: Path, source: str) -> pd.DataFrame | None:
+def _optional(root: Path, source: str, index: pd.DataFrame) -> pd.DataFrame | None:
     try:
-        return load_table(root, source)
+        return load_table(root, source, index)
     except FileNotFoundError:
         return None
 
@@ -52,7 +52,7 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     """Load every run under ``root`` and compute the report's tables and figures."""
     root = Path(root)
     runs = run_index(root)
-    evals = load_table(root, "eval")
+    evals = load_table(root, "eval", runs)
     paper = load_paper_results(paper_csv) if paper_csv is not None else None
     curves = scores.learning_curves(evals, reps=reps, conf=conf, seed=seed)
     final = scores.final_scores(evals, last_evals=last_evals)
@@ -78,7 +78,7 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     if final["variant"].nunique() > 1:
         report.figures["ablation"] = plots.ablation(final, conf=conf, reps=reps, seed=seed)
 
-    weights, train, resets = _optional(root, "causal"), _optional(root, "train"), _optional(root, "resets")
+    weights, train, resets = (_optional(root, s, runs) for s in ("causal", "train", "resets"))
     if weights is not None and train is not None:
         for (domain, task, agent), w in weights.groupby(["domain", "task", "agent"]):
             sel = (train["domain"] == domain) & (train["task"] == task) & (train["agent"] == agent)
@@ -90,7 +90,7 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     if train is not None:
         try:
             report.phase_seconds = plots.phase_seconds(train)
-            report.figures["wallclock"] = plots.wallclock(train)
+            report.figures["wallclock"] = plots.wallclock(train, report.phase_seconds)
         except ValueError as e:  # runs logged before the phase timers existed
             report.notes.append(f"wall-clock figure skipped: {e}")
     return report

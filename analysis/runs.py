@@ -100,11 +100,14 @@ def run_index(root: str | Path) -> pd.DataFrame:
     return index
 
 
-def load_table(root: str | Path, source: str = "eval") -> pd.DataFrame:
-    """The ``source`` CSV of every run, one row per logged step, with the run's identity columns in front."""
+def load_table(root: str | Path, source: str = "eval", index: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``source`` CSV of every run, one row per logged step, with the run's identity columns in front.
+
+    ``index``: ``run_index(root)`` when the caller already has it (it reads every run's config and eval.csv).
+    """
     file = _source_file(source)
     frames = []
-    for _, ident in run_index(root).iterrows():
+    for _, ident in (run_index(root) if index is None else index).iterrows():
         df = _read_csv(Path(ident["run_dir"]) / file)
         if df is None or df.empty:
             continue
@@ -121,9 +124,10 @@ def load_table(root: str | Path, source: str = "eval") -> pd.DataFrame:
 def load_runs(root: str | Path, sources: Iterable[str] = ("eval", "train", "causal", "resets")) -> pd.DataFrame:
     """Everything logged under ``root`` in long format: ``run, ..., seed, source, step, metric, value``."""
     frames = []
+    index = run_index(root)
     for source in sources:
         try:
-            wide = load_table(root, source)
+            wide = load_table(root, source, index)
         except FileNotFoundError:
             continue
         value_cols = [c for c in wide.columns if c not in (*ID_COLUMNS, "task_metric", "budget", "run_dir", "step")]

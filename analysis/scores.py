@@ -75,8 +75,7 @@ def normalized_scores(final: pd.DataFrame, paper: pd.DataFrame | None = None,
     its Figure 1 normalises them, so they are divided by a per-task reference: ``best`` (the best
     agent's mean final return on that task in these runs) or ``paper`` (the paper's ACE return).
     """
-    if return_normalizer not in RETURN_NORMALIZERS:
-        raise ValueError(f"return_normalizer={return_normalizer!r}; valid choices: {', '.join(RETURN_NORMALIZERS)}")
+    _check_normalizer(return_normalizer)
     out = final.copy()
     ref = out.groupby(["domain", "task", "agent"])["score"].mean().groupby(["domain", "task"]).max()
     if return_normalizer == "paper":
@@ -84,12 +83,22 @@ def normalized_scores(final: pd.DataFrame, paper: pd.DataFrame | None = None,
             raise ValueError("return_normalizer='paper' needs the paper results (analysis.reference)")
         ace = paper[paper["variant"] == "ACE"].set_index(["domain", "task"])["value"]
         ref = pd.Series({k: ace.get(k, np.nan) for k in ref.index}, dtype=float)
-    is_success = out["task_metric"] == "success"
-    denom = np.array([ref.get((d, t), np.nan) for d, t in zip(out["domain"], out["task"], strict=True)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["normalized"] = np.where(is_success, 100.0 * out["score"],
-                                     np.where(np.abs(denom) > 0, 100.0 * out["score"] / np.abs(denom), np.nan))
+    out["normalized"] = _to_percent(out, out["score"], out["task_metric"], ref)
     return out
+
+
+def _check_normalizer(return_normalizer: str) -> None:
+    if return_normalizer not in RETURN_NORMALIZERS:
+        raise ValueError(f"return_normalizer={return_normalizer!r}; valid choices: {', '.join(RETURN_NORMALIZERS)}")
+
+
+def _to_percent(rows: pd.DataFrame, values: pd.Series, metric: pd.Series, ref: pd.Series) -> np.ndarray:
+    """Success rates in %, returns in % of their task's reference (``ref`` by (domain, task)); NaN
+    where the reference is missing or zero."""
+    denom = np.array([ref.get((d, t), np.nan) for d, t in zip(rows["domain"], rows["task"], strict=True)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(metric == "success", 100.0 * values,
+                        np.where(np.abs(denom) > 0, 100.0 * values / np.abs(denom), np.nan))
 
 
 def aggregate(normalized: pd.DataFrame, by: str = "suite", reps: int = 2000, conf: float = 0.95,
@@ -108,8 +117,7 @@ def aggregate(normalized: pd.DataFrame, by: str = "suite", reps: int = 2000, con
 def paper_aggregate(paper: pd.DataFrame, tasks: pd.DataFrame, by: str = "suite",
                     return_normalizer: str = "best") -> pd.DataFrame:
     """The paper's mean normalized score per group and variant, over the tasks present in ``tasks``."""
-    if return_normalizer not in RETURN_NORMALIZERS:
-        raise ValueError(f"return_normalizer={return_normalizer!r}; valid choices: {', '.join(RETURN_NORMALIZERS)}")
+    _check_normalizer(return_normalizer)
     keys = set(zip(tasks["domain"], tasks["task"], strict=True))
     p = paper[[k in keys for k in zip(paper["domain"], paper["task"], strict=True)]].copy()
     if p.empty:
@@ -118,9 +126,7 @@ def paper_aggregate(paper: pd.DataFrame, tasks: pd.DataFrame, by: str = "suite",
         ref = p.groupby(["domain", "task"])["value"].max()
     else:
         ref = p[p["variant"] == "ACE"].set_index(["domain", "task"])["value"]
-    denom = np.array([ref.get((d, t), np.nan) for d, t in zip(p["domain"], p["task"], strict=True)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p["normalized"] = np.where(p["metric"] == "success", 100.0 * p["value"], 100.0 * p["value"] / np.abs(denom))
+    p["normalized"] = _to_percent(p, p["value"], p["metric"], ref)
     p["suite"] = p["domain"].map(suite_of)
     return (p.groupby([by, "variant"]).agg(value=("normalized", "mean"), n_tasks=("task", "size"))
             .reset_index())

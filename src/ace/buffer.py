@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+#: ``train.replay_device``: auto (the training GPU if any, else host memory) | cpu | train (the training device).
+REPLAY_DEVICES = ("auto", "cpu", "train")
+
 
 class RingBuffer:
     """Fixed-capacity FIFO of named float32 fields, stored as preallocated arrays.

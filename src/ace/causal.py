@@ -8,6 +8,7 @@ reward given the state. The official code turns the signed coefficients into wei
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -77,9 +78,11 @@ def reward_action_coefficients(
     return np.nan_to_num(coefficients, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+@functools.cache
 def _quiet_sklearn() -> None:
     """LassoLarsIC warns about degenerate regressors on windows with near-collinear columns; the fit
-    handles them, so that one warning class of scikit-learn's LARS is silenced (a static filter)."""
+    handles them, so that one warning class of scikit-learn's LARS is silenced (a static filter, installed
+    once: the filter list is process-wide and fits run beside training)."""
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning, module=r"sklearn\.linear_model")

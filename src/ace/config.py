@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from ace.agents import AGENTS
 from ace.agents.ace import RESET_MODES, RESET_RULES
 from ace.agents.common import COMPILE_MODES
+from ace.buffer import REPLAY_DEVICES
 from ace.causal import BACKENDS as CAUSAL_BACKENDS
 from ace.envs.factory import REWARD_TYPES, check_task
 from ace.logger import PROGRESS_MODES, WANDB_MODES
@@ -117,7 +118,7 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "agent.reset.rule", RESET_RULES)
     _choice(cfg, "agent.compile", COMPILE_MODES)
     _choice(cfg, "env.reward", REWARD_TYPES)
-    _choice(cfg, "train.replay_device", ("auto", "cpu", "train"))
+    _choice(cfg, "train.replay_device", REPLAY_DEVICES)
     _choice(cfg, "wandb.mode", WANDB_MODES)
     _choice(cfg, "log.progress", PROGRESS_MODES)
     if cfg.threads != "auto" and (not isinstance(cfg.threads, int) or cfg.threads <= 0):

@@ -7,6 +7,8 @@ checkpoint is resumed; a finished one is not run again.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
 import os
@@ -23,7 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ace.agents import ACEAgent, TD3Agent, make_agent
-from ace.buffer import RingBuffer, causal_window, replay_buffer
+from ace.buffer import REPLAY_DEVICES, RingBuffer, causal_window, replay_buffer
 from ace.causal import action_reward_weights
 from ace.causal_worker import CausalResult, CausalWorker
 from ace.checkpoint import load_checkpoint, save_checkpoint
@@ -72,9 +74,9 @@ def resolve_replay_device(name: str, training: torch.device) -> torch.device | N
     """Where the replay rows live: ``auto`` keeps them on the GPU a run trains on, else in numpy."""
     if name == "cpu" or (name == "auto" and training.type != "cuda"):
         return None
-    if name in ("auto", "train"):
+    if name in REPLAY_DEVICES:
         return training
-    raise ValueError(f"train.replay_device={name!r} is not one of: auto, cpu, train")
+    raise ValueError(f"train.replay_device={name!r} is not one of: {', '.join(REPLAY_DEVICES)}")
 
 
 def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
@@ -169,14 +171,9 @@ class Trainer:
             saved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
             now = OmegaConf.to_container(self.cfg, resolve=True)
             skip = {"wandb", "log", "device", "threads"}  # may change between launches
-            for cfg in (saved, now):  # where and how fast, not what, is computed
-                for dotted in SPEED_ONLY_KEYS:
-                    *parents, leaf = dotted.split(".")
-                    node = cfg
-                    for key in parents:
-                        node = node.get(key, {}) if isinstance(node, dict) else {}
-                    if isinstance(node, dict):
-                        node.pop(leaf, None)
+            for cfg, dotted in itertools.product((saved, now), SPEED_ONLY_KEYS):  # how fast, not what
+                *parents, leaf = dotted.split(".")
+                functools.reduce(lambda node, key: node.get(key, {}), parents, cfg).pop(leaf, None)
             diff = sorted(k for k in set(saved) | set(now) if k not in skip and saved.get(k) != now.get(k))
             if diff:
                 raise RuntimeError(
