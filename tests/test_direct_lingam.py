@@ -127,35 +127,62 @@ def test_exact_ties_take_the_first_candidate(monkeypatch):
     """Equal scores (here: every entropy the same) go to the lowest index, as np.argmax does."""
     X = lingam_data(300, 6, seed=3, law="exponential")
 
-    def flat(ZR, ZQ, A, B, block):
-        shape = (ZR.shape[0], ZQ.shape[0])
-        return torch.zeros(shape, dtype=ZR.dtype), torch.zeros(shape, dtype=ZR.dtype)
+    def flat(Z, I, J, A, B, scratch):
+        return torch.zeros(I.numel(), dtype=Z.dtype)
 
-    monkeypatch.setattr(dl, "_pair_sums", flat)
+    monkeypatch.setattr(dl, "_entropies", flat)
     monkeypatch.setattr(lingam.DirectLiNGAM, "_entropy", lambda self, u: 0.0)
     order, _ = direct_lingam(X)
     assert order == reference(X)[0] == list(range(6))
 
 
+def _count_pairs(monkeypatch) -> list[int]:
+    """Residual entropies computed per call (the entropies of the variables themselves not counted)."""
+    counts = []
+    real = dl._entropies
+
+    def counting(Z, I, J, A, B, scratch):
+        if bool((B != 0).any()):
+            counts.append(I.numel())
+        return real(Z, I, J, A, B, scratch)
+
+    monkeypatch.setattr(dl, "_entropies", counting)
+    return counts
+
+
 def test_pruned_search_equals_full_search(monkeypatch):
-    """Dropping candidates early gives the winner of the full evaluation, with fewer pairs."""
+    """Dropping candidates early gives the winner of the full evaluation, with far fewer pairs."""
     X = lingam_data(4000, 16, seed=11, law="mixture", density=0.3)
-    pairs = []
-    real = dl._pair_sums
-
-    def counting(ZR, ZQ, A, B, block):
-        pairs.append(ZR.shape[0] * ZQ.shape[0])
-        return real(ZR, ZQ, A, B, block)
-
-    monkeypatch.setattr(dl, "_pair_sums", counting)
+    counts = _count_pairs(monkeypatch)
     order, B = direct_lingam(X)
-    pruned = sum(pairs)
-    pairs.clear()
-    monkeypatch.setattr(dl, "_BLOCK_CPU", 1 << 40)  # one batch: every candidate completed
+    pruned = sum(counts)
+    counts.clear()
+    monkeypatch.setattr(dl, "_PRUNE", False)  # every pair, as lingam
     order_full, B_full = direct_lingam(X)
+    assert sum(counts) == sum(k * (k - 1) for k in range(2, 17))
     assert order_full == order
     np.testing.assert_array_equal(B_full, B)
-    assert pruned < 0.8 * sum(pairs)
+    assert pruned < 0.6 * sum(counts)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_order_changes_the_cost_not_the_winner(monkeypatch, seed):
+    """Whatever the guess that orders the pairs (here random), the search picks the full search's winner."""
+    rng = np.random.default_rng(seed)
+    X = lingam_data(2000, 12, seed=seed, law=LAWS[seed], density=0.3)
+    Xu = torch.from_numpy(X.T.copy())
+    scratch = torch.empty(2, 1 << 16, dtype=torch.float64)
+    monkeypatch.setattr(dl, "_PRUNE", False)
+    winner, d_full = dl._search(Xu, np.full((12, 12), np.nan), scratch)
+    monkeypatch.setattr(dl, "_PRUNE", True)
+    for weight in (0.0, 1e-2, 1e6):
+        monkeypatch.setattr(dl, "_UNKNOWN_WEIGHT", weight)
+        guess = np.where(rng.random((12, 12)) < 0.5, rng.normal(0.0, 1e-3, (12, 12)), np.nan)
+        w, d = dl._search(Xu, guess, scratch)
+        assert w == winner
+        known = ~np.isnan(d)
+        assert known[winner].all()
+        np.testing.assert_array_equal(d[known], d_full[known])
 
 
 def test_tensor_input_and_float32():
