@@ -57,7 +57,7 @@ _LOG2 = math.log(2.0)
 # Elements (pairs x samples) of one chunk of pair residuals, per CPU thread: fewer, larger tensor ops
 # against cache misses. 2^18 measured best of 2^14..2^21 on a 2-core EPYC (1 MiB L2) at 10,000 samples.
 _BLOCK_CPU = 1 << 18
-_BLOCK_CUDA = 1 << 24
+_BLOCK_CUDA = 1 << 22
 # Relative slack when dropping a candidate whose partial score exceeds the best complete score: the
 # two sums are taken in different orders.
 _PRUNE_SLACK = 1e-12
@@ -248,8 +248,9 @@ def _search(Xu: torch.Tensor, guess: np.ndarray, scratch: torch.Tensor) -> tuple
 
     def penalties() -> tuple[np.ndarray, np.ndarray]:
         # lingam: d_ij = (H(z_j) + H(u_ij)) - (H(z_i) + H(u_ji)); M_i = sum_j min(0, d_ij)^2
-        d = (Hz[None, :] + H) - (Hz[:, None] + H.T)
-        return d, np.where(known, np.minimum(d, 0.0) ** 2, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):  # degenerate data: inf - inf, as lingam's NaN
+            d = (Hz[None, :] + H) - (Hz[:, None] + H.T)
+            return d, np.where(known, np.minimum(d, 0.0) ** 2, 0.0)
 
     degenerate = not (np.isfinite(Hz).all() and bool(torch.isfinite(a).all() and torch.isfinite(c).all()))
     if _PRUNE and not degenerate:
