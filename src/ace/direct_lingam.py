@@ -195,111 +195,125 @@ def _entropy(lc_sum: torch.Tensor, g_sum: torch.Tensor, n: int) -> torch.Tensor:
     return _H_GAUSS - _K1 * (lc_sum / n - _GAMMA) ** 2 - _K2 * (g_sum / n) ** 2
 
 
+class _PairEntropies:
+    """The pwling quantities of one search step, residual entropies computed only for the pairs asked for."""
+
+    def __init__(self, Xu: torch.Tensor, scratch: torch.Tensor):
+        k, n = Xu.shape
+        dev, dt = Xu.device, Xu.dtype
+        Z = Xu - Xu.mean(1, keepdim=True)
+        Z /= torch.sqrt(torch.linalg.vecdot(Z, Z) / n)[:, None]  # lingam's xi_std
+        C = Z @ Z.T / n  # covariances of the z's (their means are rounding errors, 1e-17)
+        v = C.diagonal()
+        # residual of z_i on z_j: r_ij = z_i - b_ij z_j, b_ij = cov_ij / var_j, var(r_ij) = C_ii - C_ij b_ij
+        b = C / v[None, :]
+        var_r = v[:, None] - C * b
+        a = torch.rsqrt(var_r)  # u_ij = r_ij / std(r_ij) = a_ij z_i - c_ij z_j
+        c = b * a
+        eye = torch.eye(k, dtype=torch.bool, device=dev)
+        self.a, self.c = a.masked_fill(eye, 1.0), c.masked_fill(eye, 0.0)
+        self.Z, self.scratch, self.k = Z, scratch, k
+        self.abs_corr = C.abs().cpu().numpy()
+        diag = torch.arange(k, device=dev)
+        one, zero = torch.ones(k, dtype=dt, device=dev), torch.zeros(k, dtype=dt, device=dev)
+        self.Hz = _entropies(Z, diag, diag, one, zero, scratch).cpu().numpy().astype(np.float64)  # H(z_i)
+        self.H = np.full((k, k), np.nan)  # H[i, j]: entropy of u_ij
+        np.fill_diagonal(self.H, 0.0)  # d_ii = 0
+        self.known = np.eye(k, dtype=bool)
+        finite = np.isfinite(self.Hz).all() and bool(torch.isfinite(self.a).all() and torch.isfinite(self.c).all())
+        self.degenerate = not finite
+
+    def compute(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Both residual entropies of the pairs {lo[m], hi[m]}."""
+        I, J = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+        It, Jt = torch.as_tensor(I, device=self.Z.device), torch.as_tensor(J, device=self.Z.device)
+        self.H[I, J] = _entropies(self.Z, It, Jt, self.a[It, Jt], self.c[It, Jt], self.scratch).cpu().numpy()
+        self.known[I, J] = True
+
+    def compute_rest(self) -> None:
+        lo, hi = np.nonzero(np.triu(~self.known, 1))
+        if lo.size:
+            self.compute(lo, hi)
+
+    def terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``d`` (NaN where unknown) and the score terms ``min(0, d_ij)^2`` (0 where unknown)."""
+        # lingam: d_ij = (H(z_j) + H(u_ij)) - (H(z_i) + H(u_ji)); M_i = sum_j min(0, d_ij)^2
+        with np.errstate(invalid="ignore", over="ignore"):  # degenerate data: inf - inf, as lingam's NaN
+            d = (self.Hz[None, :] + self.H) - (self.Hz[:, None] + self.H.T)
+            return d, np.where(self.known, np.minimum(d, 0.0) ** 2, 0.0)
+
+
 def _search(Xu: torch.Tensor, guess: np.ndarray, scratch: torch.Tensor) -> tuple[int, np.ndarray]:
     """lingam's ``_search_causal_order`` (pwling) for the remaining variables ``Xu`` (k, n).
 
     A candidate's score ``M_i = sum_j min(0, d_ij)^2`` is a sum of non-negative terms, and one pair
     ``{i, j}`` (two residual entropies) gives the term of both, since ``d_ji = -d_ij``: at most one
-    of them is charged. So pairs are computed in rounds: first every pair of the likeliest winner,
-    which makes its score the best complete one; then, per round, each candidate still in the race
-    gets its next pairs (1, 2, 4, ... of them), those whose term is predicted largest first; a
-    candidate drops out once its partial score exceeds the best complete one. Which pairs come first
-    only changes the cost, never the winner: it is the one the full search picks (first index on
-    ties, as ``np.argmax``).
+    of them is charged. So pairs are computed in rounds (:func:`_race`) and candidates drop out as
+    soon as their partial score exceeds the best complete one. Which pairs come first only changes
+    the cost, never the winner: it is the one the full search picks (first index on ties, as
+    ``np.argmax``).
 
     Args:
         Xu: the remaining variables, residualised on the ones taken (k, n).
-        guess: ``d`` of the previous step for the same variables (NaN where unknown); it predicts
-            which terms are large, and with the absolute correlation (for unknown pairs) orders the
-            pairs.
+        guess: ``d`` of earlier steps for the same variables (NaN where unknown), to order the pairs.
         scratch: working memory for :func:`_entropies`.
 
     Returns:
         The local index of the winner, and ``d`` (k, k) with NaN for the pairs not computed.
     """
-    k, n = Xu.shape
-    dev, dt = Xu.device, Xu.dtype
-    Z = Xu - Xu.mean(1, keepdim=True)
-    Z /= torch.sqrt(torch.linalg.vecdot(Z, Z) / n)[:, None]  # lingam's xi_std
-    C = Z @ Z.T / n  # covariances of the z's (their means are rounding errors, 1e-17)
-    v = C.diagonal()
-    # residual of z_i on z_j: r_ij = z_i - b_ij z_j with b_ij = cov_ij / var_j, var(r_ij) = C_ii - C_ij b_ij
-    b = C / v[None, :]
-    var_r = v[:, None] - C * b
-    a = torch.rsqrt(var_r)  # u_ij = r_ij / std(r_ij) = a_ij z_i - c_ij z_j
-    c = b * a
-    eye = torch.eye(k, dtype=torch.bool, device=dev)
-    a = a.masked_fill(eye, 1.0)
-    c = c.masked_fill(eye, 0.0)
-
-    diag = torch.arange(k, device=dev)
-    Hz = _entropies(Z, diag, diag, torch.ones(k, dtype=dt, device=dev), torch.zeros(k, dtype=dt, device=dev), scratch)
-    Hz = Hz.cpu().numpy().astype(np.float64)  # entropy of each standardised variable
-    H = np.full((k, k), np.nan)  # H[i, j]: entropy of u_ij
-    np.fill_diagonal(H, 0.0)  # d_ii = 0
-    known = np.eye(k, dtype=bool)
-
-    def compute(lo: np.ndarray, hi: np.ndarray) -> None:
-        """Both residual entropies of the pairs {lo[m], hi[m]}."""
-        I, J = np.concatenate([lo, hi]), np.concatenate([hi, lo])
-        It, Jt = torch.as_tensor(I, device=dev), torch.as_tensor(J, device=dev)
-        H[I, J] = _entropies(Z, It, Jt, a[It, Jt], c[It, Jt], scratch).cpu().numpy()
-        known[I, J] = True
-
-    def penalties() -> tuple[np.ndarray, np.ndarray]:
-        # lingam: d_ij = (H(z_j) + H(u_ij)) - (H(z_i) + H(u_ji)); M_i = sum_j min(0, d_ij)^2
-        with np.errstate(invalid="ignore", over="ignore"):  # degenerate data: inf - inf, as lingam's NaN
-            d = (Hz[None, :] + H) - (Hz[:, None] + H.T)
-            return d, np.where(known, np.minimum(d, 0.0) ** 2, 0.0)
-
-    degenerate = not (np.isfinite(Hz).all() and bool(torch.isfinite(a).all() and torch.isfinite(c).all()))
-    if _PRUNE and not degenerate:
-        # predicted term of i from pair {i, j}: the previous step's, else a multiple of the squared
-        # correlation (uncorrelated pairs have d near 0); unknown pairs of correlated variables first
-        absC = C.abs().cpu().numpy()
-        rank = np.where(np.isfinite(guess), np.minimum(guess, 0.0) ** 2, _UNKNOWN_WEIGHT * absC**2)
-        np.fill_diagonal(rank, -np.inf)
-        prefs = np.argsort(-rank, axis=1, kind="stable")
-        rows = np.arange(k)[:, None]
-        if np.isfinite(guess).any():
-            first = int(np.argmin(np.where(np.isfinite(guess), np.minimum(guess, 0.0) ** 2, 0.0).sum(1)))
-        else:
-            first = int(np.argmin(Hz))  # least Gaussian
-        others = np.delete(np.arange(k), first)
-        compute(np.full(k - 1, first), others)
-        alive = np.ones(k, dtype=bool)
-        take = np.ones(k, dtype=np.int64)  # pairs per candidate in the next round
-        while True:
-            d, pen = penalties()
-            if not np.isfinite(pen).all():
-                degenerate = True
-                break
-            partial = pen.sum(1)
-            complete = known.all(1)
-            best = partial[complete].min()
-            alive &= ~(partial > best * (1.0 + _PRUNE_SLACK))
-            todo = alive & ~complete
-            if not todo.any():
-                break
-            unknown = ~known[rows, prefs]  # in order of preference
-            pick = unknown & (np.cumsum(unknown, 1) <= take[:, None]) & todo[:, None]
-            i, pos = np.nonzero(pick)
-            j = prefs[i, pos]
-            pair = np.unique(np.minimum(i, j) * k + np.maximum(i, j))
-            compute(pair // k, pair % k)
-            take[todo] *= 2
-    if not _PRUNE or degenerate:
-        # every remaining pair (NaN scores: lingam's np.argmax takes the first NaN)
-        lo, hi = np.nonzero(np.triu(~(known & known.T), 1))
-        if lo.size:
-            compute(lo, hi)
-    d, pen = penalties()
-    complete = known.all(1)
-    M = np.where(complete, pen.sum(1), np.inf)
+    pairs = _PairEntropies(Xu, scratch)
+    if _PRUNE and not pairs.degenerate:
+        _race(pairs, guess)
+    if not _PRUNE or pairs.degenerate:
+        pairs.compute_rest()  # every pair; with NaN scores lingam's np.argmax takes the first NaN
+    d, terms = pairs.terms()
+    M = np.where(pairs.known.all(1), terms.sum(1), np.inf)
     nan = np.isnan(M)
     if nan.any():
         return int(np.flatnonzero(nan)[0]), d
     return int(np.flatnonzero(M == M.min())[0]), d
+
+
+def _race(pairs: _PairEntropies, guess: np.ndarray) -> None:
+    """Compute pairs until one candidate is complete with the lowest score and every other one is beaten.
+
+    First every pair of the likeliest winner (lowest predicted score), which makes its score the best
+    complete one; then, per round, each candidate still in the race gets its next pairs (1, 2, 4, ...
+    of them), those whose term is predicted largest first: the previous steps' term where known, else
+    a multiple of the squared correlation (uncorrelated variables have d near 0). Sets
+    ``pairs.degenerate`` and stops if a score turns out NaN or infinite.
+    """
+    k = pairs.k
+    known_before = np.isfinite(guess)
+    predicted = np.where(known_before, np.minimum(guess, 0.0) ** 2, _UNKNOWN_WEIGHT * pairs.abs_corr**2)
+    np.fill_diagonal(predicted, -np.inf)
+    prefs = np.argsort(-predicted, axis=1, kind="stable")  # each candidate's pairs, likeliest first
+    rows = np.arange(k)[:, None]
+    if known_before.any():
+        first = int(np.argmin(np.where(known_before, predicted, 0.0).clip(min=0.0).sum(1)))
+    else:
+        first = int(np.argmin(pairs.Hz))  # first step: the least Gaussian variable
+    pairs.compute(np.full(k - 1, first), np.delete(np.arange(k), first))
+    alive = np.ones(k, dtype=bool)
+    take = np.ones(k, dtype=np.int64)  # pairs per candidate in the next round
+    while True:
+        _, terms = pairs.terms()
+        if not np.isfinite(terms).all():
+            pairs.degenerate = True
+            return
+        partial = terms.sum(1)
+        complete = pairs.known.all(1)
+        alive &= ~(partial > partial[complete].min() * (1.0 + _PRUNE_SLACK))
+        todo = alive & ~complete
+        if not todo.any():
+            return
+        unknown = ~pairs.known[rows, prefs]  # in order of preference
+        pick = unknown & (np.cumsum(unknown, 1) <= take[:, None]) & todo[:, None]
+        i, pos = np.nonzero(pick)
+        j = prefs[i, pos]
+        pair = np.unique(np.minimum(i, j) * k + np.maximum(i, j))
+        pairs.compute(pair // k, pair % k)
+        take[todo] *= 2
 
 
 def _entropies(
