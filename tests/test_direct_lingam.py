@@ -185,6 +185,41 @@ def test_pair_order_changes_the_cost_not_the_winner(monkeypatch, seed):
         np.testing.assert_array_equal(d[known], d_full[known])
 
 
+@pytest.mark.parametrize(
+    ("Hz", "H", "guess", "winner"),
+    [
+        # M = (0, 0, 0): a tie between 0 and the first candidate completed (1); np.argmax takes 0
+        ([1.0, 0.0, 1.0], {(0, 1): 1.0}, {}, 0),
+        # M = (0.9999, 1, 4, 4): the first candidate completed is 1; candidate 0, still incomplete after
+        # its pair with 2 (ordered first by the guess), has a partial score 1e-4 below 1 and must stay in
+        ([1.0, 0.0, 1.0, 1.0], {(0, 1): 2.0, (2, 0): 0.9999**0.5, (2, 1): -1.0, (3, 1): -1.0},
+         {(0, 2): -1.0, (0, 3): 0.0}, 0),
+    ],
+)
+def test_race_keeps_ties_and_near_ties(monkeypatch, Hz, H, guess, winner):
+    """Entropies set by hand: a candidate scoring equal to, or just below, the best complete one stays in."""
+    k = len(Hz)
+    Hz_t = torch.tensor(Hz, dtype=torch.float64)
+    H_t = torch.zeros(k, k, dtype=torch.float64)
+    for (i, j), value in H.items():
+        H_t[i, j] = value
+    guess_np = np.full((k, k), np.nan)
+    for (i, j), value in guess.items():
+        guess_np[i, j] = value
+
+    def fake(Z, I, J, A, B, scratch):
+        return Hz_t[I].clone() if torch.equal(I, J) else H_t[I, J]
+
+    monkeypatch.setattr(dl, "_entropies", fake)
+    Xu = torch.from_numpy(np.random.default_rng(0).normal(size=(k, 200)))
+    scratch = torch.empty(2, 1 << 12, dtype=torch.float64)
+    w, d = dl._search(Xu, guess_np, scratch)
+    assert w == winner
+    assert not np.isnan(d[winner]).any()
+    monkeypatch.setattr(dl, "_PRUNE", False)
+    assert dl._search(Xu, guess_np, scratch)[0] == winner
+
+
 def test_tensor_input_and_float32():
     X = lingam_data(1000, 6, seed=5, law="laplace")
     order, B = direct_lingam(X)

@@ -251,7 +251,9 @@ def _search(Xu: torch.Tensor, guess: np.ndarray, scratch: torch.Tensor) -> tuple
     of them is charged. So pairs are computed in rounds (:func:`_race`) and candidates drop out as
     soon as their partial score exceeds the best complete one. Which pairs come first only changes
     the cost, never the winner: it is the one the full search picks (first index on ties, as
-    ``np.argmax``).
+    ``np.argmax``). Up to rounding: with several CPU threads torch may sum one pair's samples in
+    another order when it comes alone than in a batch (about 1e-15 relative), so scores tied to
+    that precision could go either way, as they could against lingam.
 
     Args:
         Xu: the remaining variables, residualised on the ones taken (k, n).
