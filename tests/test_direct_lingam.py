@@ -226,8 +226,13 @@ def test_tensor_input_and_float32():
     order_t, B_t = direct_lingam(torch.from_numpy(X))
     assert order_t == order
     np.testing.assert_array_equal(B_t, B)
-    order_32, B_32 = direct_lingam(X.astype(np.float32).tolist(), dtype=torch.float32)
-    assert sorted(order_32) == list(range(6)) and np.isfinite(B_32).all()
+    # the order searched in float32 (entropies to ~1e-6) still separates these scores; the adjacency
+    # is always fitted in float64, so it matches the float64 fit of the same float32 values exactly
+    X32 = X.astype(np.float32)
+    order_32, B_32 = direct_lingam(X32.tolist(), dtype=torch.float32)
+    order_64, B_64 = direct_lingam(X32.astype(np.float64))
+    assert order_32 == order_64
+    np.testing.assert_array_equal(B_32, B_64)
 
 
 def test_single_variable_and_collinear_columns():
