@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ace.agents import ACEAgent  # noqa: E402
+from ace.agents.common import to_device  # noqa: E402
 from ace.agents.reference import ReferenceACE  # noqa: E402
 from ace.config import composer  # noqa: E402
 from ace.direct_lingam import direct_lingam  # noqa: E402
@@ -62,23 +63,9 @@ def _median_time(repeats: int, fn, *args, **kwargs):
 
 
 def bench_causal(vars_: list[int], n: int, lingam_max_vars: int, rows: list[dict], device: str, repeats: int) -> None:
-    import lingam
-
     direct_lingam(lingam_data(500, 5, seed=0), device=device)  # warm-up: torch's first calls are slow
     for p in vars_:
-        x = lingam_data(n, p, seed=p)
-        ours, (order, adj) = _median_time(repeats, direct_lingam, x, device=device)
-        ours_row, _ = _median_time(repeats, direct_lingam, x, rows=[p - 1], device=device)
-        row = {"section": "causal", "case": f"{n}x{p}", "device": device, "ours_s": ours, "ours_reward_row_s": ours_row}
-        if p <= lingam_max_vars:
-            t = time.perf_counter()
-            model = lingam.DirectLiNGAM().fit(x)
-            ref = time.perf_counter() - t
-            row.update(reference_s=ref, ratio=ref / ours, ratio_reward_row=ref / ours_row,
-                       same_order=list(model.causal_order_) == list(order),
-                       max_abs_diff=float(np.abs(model.adjacency_matrix_ - adj).max()))
-        rows.append(row)
-        _print_row(row)
+        _causal_row(f"{n}x{p}", lingam_data(n, p, seed=p), device, repeats, p <= lingam_max_vars, rows)
 
 
 def metaworld_window(task: str, n: int, seed: int = 1) -> np.ndarray:
@@ -91,22 +78,28 @@ def metaworld_window(task: str, n: int, seed: int = 1) -> np.ndarray:
 
 
 def bench_causal_real(task: str, n: int, rows: list[dict], device: str, repeats: int) -> None:
+    x = metaworld_window(task, n)
+    _causal_row(f"{task} window {x.shape[0]}x{x.shape[1]}", x, device, repeats, True, rows)
+
+
+def _causal_row(case: str, x: np.ndarray, device: str, repeats: int, with_lingam: bool, rows: list[dict]) -> None:
+    """Ours (full matrix and reward row, the last column) and, if asked, lingam on the same data."""
     import warnings
 
     import lingam
 
-    x = metaworld_window(task, n)
     ours, (order, adj) = _median_time(repeats, direct_lingam, x, device=device)
     ours_row, _ = _median_time(repeats, direct_lingam, x, rows=[-1], device=device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t = time.perf_counter()
-        model = lingam.DirectLiNGAM().fit(x)
-        ref = time.perf_counter() - t
-    row = {"section": "causal", "case": f"{task} window {x.shape[0]}x{x.shape[1]}", "device": device,
-           "ours_s": ours, "ours_reward_row_s": ours_row, "reference_s": ref, "ratio": ref / ours,
-           "ratio_reward_row": ref / ours_row, "same_order": list(model.causal_order_) == list(order),
-           "max_abs_diff": float(np.abs(model.adjacency_matrix_ - adj).max())}
+    row = {"section": "causal", "case": case, "device": device, "ours_s": ours, "ours_reward_row_s": ours_row}
+    if with_lingam:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn's LARS on real, near-collinear windows
+            t = time.perf_counter()
+            model = lingam.DirectLiNGAM().fit(x)
+            ref = time.perf_counter() - t
+        row.update(reference_s=ref, ratio=ref / ours, ratio_reward_row=ref / ours_row,
+                   same_order=list(model.causal_order_) == list(order),
+                   max_abs_diff=float(np.abs(model.adjacency_matrix_ - adj).max()))
     rows.append(row)
     _print_row(row)
 
@@ -128,7 +121,7 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
             ref = ReferenceACE(agent)
             rng = np.random.default_rng(0)
             host = _update_batch(bs, rng)
-            on_device = {k: torch.as_tensor(v, device=device) for k, v in host.items()}
+            on_device = to_device(host, device)
             rates = {}
             # Interleaved twice so that a slow phase of the machine hits both alike.
             for name, fn, batch in (("reference", ref.update, host), ("ours", agent.update, on_device)) * 2:
@@ -195,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vars", default="24,44,68,120", help="variable counts for causal discovery")
     p.add_argument("--samples", type=int, default=10_000, help="samples per causal data set (paper window: 10000)")
     p.add_argument("--lingam-max-vars", type=int, default=68,
-                   help="skip lingam above this many variables (it grows ~p^3: 120 vars takes ~10 min here)")
+                   help="skip lingam above this many variables (it grows ~p^3: 120 vars took 5 min here)")
     p.add_argument("--repeats", type=int, default=3,
                    help="our causal fits are timed as the median of this many runs (lingam: one run)")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per update-rate measurement")
