@@ -74,3 +74,17 @@ def test_device_storage_samples_tensors_and_checkpoints_as_numpy():
     back.load_state_dict(host.state_dict())
     for k, v in host.chronological().items():
         np.testing.assert_array_equal(back.chronological()[k], v)
+
+
+def test_device_storage_hands_out_copies():
+    """Windows go to a background fit while training writes on: they must not alias the storage."""
+    import torch
+
+    for capacity, oldest_first in ((8, [0, 1, 2, 3, 4, 5]), (4, [2, 3, 4, 5])):  # not wrapped, wrapped
+        buf = replay_buffer(capacity, obs_dim=1, action_dim=1, device=torch.device("cpu"))
+        for i in range(6):
+            buf.add(obs=[i], action=[0], reward=0.0, next_obs=[0], mask=1.0)
+        window, state = buf.chronological(), buf.state_dict()
+        buf.data["obs"].fill_(-1.0)
+        assert window["obs"][:, 0].tolist() == oldest_first
+        assert sorted(state["data"]["obs"][:, 0].tolist()) == oldest_first

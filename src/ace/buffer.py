@@ -65,23 +65,24 @@ class RingBuffer:
 
     def chronological(self) -> dict[str, np.ndarray]:
         """All stored rows, oldest first (a copy)."""
-        data = self._numpy()
         if self.size < self.capacity:
-            return {k: v[: self.size].copy() for k, v in data.items()}
+            return self._rows()
         order = np.r_[self.pos : self.capacity, 0 : self.pos]
+        data = self.data if self.device is None else self._rows()
         return {k: v[order] for k, v in data.items()}
 
-    def _numpy(self) -> dict[str, np.ndarray]:
+    def _rows(self) -> dict[str, np.ndarray]:
+        """The stored rows in storage order, as numpy copies (one copy from either storage)."""
         if self.device is None:
-            return self.data
-        return {k: v[: self.size].cpu().numpy() for k, v in self.data.items()}
+            return {k: v[: self.size].copy() for k, v in self.data.items()}
+        return {k: v[: self.size].to("cpu", copy=True).numpy() for k, v in self.data.items()}  # a copy on CPU too
 
     def state_dict(self) -> dict:
         return {
             "capacity": self.capacity,
             "pos": self.pos,
             "size": self.size,
-            "data": {k: np.array(v[: self.size]) for k, v in self._numpy().items()},
+            "data": self._rows(),
         }
 
     def load_state_dict(self, state: dict) -> None:
