@@ -96,7 +96,11 @@ def direct_lingam(
     targets = _check_rows(rows, p)
     constant = (Xt.amax(0) == Xt.amin(0)).tolist()
     order = _causal_order(Xt, constant)
-    B = _adjacency(Xt, order, targets, constant)
+    # lingam's scikit-learn steps see the caller's array in its own memory layout: column sums of a
+    # Fortran-ordered array round differently from those of a C-ordered copy (~1e-13), which can flip a
+    # lasso selection on an ill-conditioned row.
+    host = None if isinstance(X, torch.Tensor) else np.asarray(X, dtype=np.float64)
+    B = _adjacency(Xt, order, targets, constant, host)
     return order, B
 
 
@@ -376,12 +380,14 @@ def _entropies(
 # --------------------------------------------------------------------------- adjacency matrix
 
 
-def _adjacency(X: torch.Tensor, order: list[int], targets: list[int], constant: list[bool]) -> np.ndarray:
+def _adjacency(X: torch.Tensor, order: list[int], targets: list[int], constant: list[bool],
+               host: np.ndarray | None = None) -> np.ndarray:
     """lingam's ``_estimate_adjacency_matrix``: adaptive lasso (BIC) of each variable on its predecessors.
 
     Per target, ``predict_adaptive_lasso``: OLS on the standardised data gives weights ``|beta|``;
     ``LassoLarsIC(criterion='bic')`` on the weighted predictors selects; OLS on the raw data refits the
-    selected ones. All of it from one Gram matrix: the data enter only through ``X^T X``.
+    selected ones. All of it from one Gram matrix: the data enter only through ``X^T X``. ``host``: the
+    caller's float64 array, used as it is by the scikit-learn fallback (as lingam would use it).
     """
     n, p = X.shape
     B = np.zeros((p, p), dtype=np.float64)
@@ -421,7 +427,7 @@ def _adjacency(X: torch.Tensor, order: list[int], targets: list[int], constant: 
             # an episode): the Gram shortcut's rounding can change the LARS path, so run lingam's own
             # scikit-learn steps on the same arrays.
             if X_np is None:
-                X_np = X64.cpu().numpy()
+                X_np = host if host is not None else X64.cpu().numpy()
                 X_std = _standardise(X_np)
             B[target, predictors] = _adaptive_lasso_sklearn(X_np, X_std, predictors, target)
             continue
