@@ -7,18 +7,17 @@
 trains nothing. Without it the command is executed (Hydra's launcher: local by default, or
 ``-- hydra/launcher=slurm``). Arguments after ``--`` are passed to src/run.py as overrides.
 
-``--status`` tells each run's state from its folder and the scheduler: done, running, failed
-(a folder that is neither finished nor running) or missing. ``--relaunch`` launches the failed and
-missing runs only (with ``--dry-run``: prints the commands).
+``--status`` tells each run's state from its folder and the scheduler: done, running (its folder's
+lock is held by a live process, or its SLURM job is queued), failed (neither finished nor running;
+with the reason the run recorded, e.g. a divergence) or missing. ``--relaunch`` launches the failed
+and missing runs only (with ``--dry-run``: prints the commands).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from ace.cli import ChoiceError, expand_ranges, group_options  # noqa: E402
 from ace.config import CONF_DIR as CONF  # noqa: E402
 from ace.config import composer  # noqa: E402
+from ace.run_folder import STATES, RunFolder  # noqa: E402
 
 
 def parse_list(text: str, name: str) -> list[str]:
@@ -68,9 +68,6 @@ def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[st
     return runs
 
 
-STATES = ("done", "running", "failed", "missing")
-
-
 def _queued_job_ids() -> set[str] | None:
     """Job ids in the SLURM queue, or None where there is no SLURM."""
     try:
@@ -78,23 +75,6 @@ def _queued_job_ids() -> set[str] | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return set(out.stdout.split()) if out.returncode == 0 else None
-
-
-def run_state(run_dir: Path, budget: int, queued: set[str] | None) -> str:
-    if not (run_dir / "config.yaml").exists():
-        return "missing"
-    final = run_dir / "final.json"
-    if final.exists() and json.loads(final.read_text()).get("step") == budget:
-        return "done"
-    job = run_dir / "job.json"
-    if job.exists():
-        marker = json.loads(job.read_text())
-        if marker.get("slurm_job_id"):
-            if queued is not None and marker["slurm_job_id"] in queued:
-                return "running"
-        elif marker.get("host") == socket.gethostname() and Path(f"/proc/{marker.get('pid')}").exists():
-            return "running"
-    return "failed"
 
 
 def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) -> list[list[str]]:
@@ -165,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         queued = _queued_job_ids()
         for r in runs:
-            r["state"] = run_state(Path(r["run_dir"]), r["budget"], queued)
+            r["state"], r["detail"] = RunFolder(r["run_dir"]).state(r["budget"], queued)
         if args.status:
             width = max(len(r["run_dir"]) for r in runs)
             for r in runs:
-                print(f"{r['run_dir']:<{width}}  {r['state']}")
+                print(f"{r['run_dir']:<{width}}  {r['state']:<7}  {r['detail']}".rstrip())
             counts = {s: sum(r["state"] == s for r in runs) for s in STATES}
             print(", ".join(f"{n} {s}" for s, n in counts.items()))
         if args.relaunch:

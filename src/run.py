@@ -5,6 +5,7 @@ See README.md for the config groups and keys.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -13,13 +14,15 @@ SRC = Path(__file__).resolve().parent
 CONF_DIR = SRC.parent / "conf"
 sys.path.insert(0, str(SRC))
 
-from ace.cli import ChoiceError, preprocess  # noqa: E402
+from ace.cli import check_output_folder, preprocess  # noqa: E402
+from ace.errors import BadInputError, RunError  # noqa: E402
 
 try:
     sys.argv = [sys.argv[0], *preprocess(sys.argv[1:], CONF_DIR)]
-except ChoiceError as e:
+    check_output_folder(sys.argv[1:], CONF_DIR)
+except BadInputError as e:
     print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(e.exit_code)
 
 import hydra  # noqa: E402
 
@@ -32,17 +35,25 @@ from omegaconf import DictConfig  # noqa: E402
 log = logging.getLogger("ace")
 
 
+#: File system errors that are the user's to fix (full disk, quota, permissions): one line, exit 2.
+USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from ace.config import ConfigError
     from ace.runner import train
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
-        summary = train(cfg, run_dir, list(hc.overrides.task))
-    except ConfigError as e:
-        print(f"error: invalid config: {e}", file=sys.stderr)
+        summary = train(cfg, run_dir, list(hc.overrides.task), hc.launcher.get("signal_delay_s"))
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        if e.errno not in USER_FIXABLE_ERRNOS:
+            raise
+        print(f"error: {e.strerror}: {e.filename or run_dir}", file=sys.stderr)
         sys.exit(2)
     log.info("run folder: %s (final eval return %.2f, success %.2f)",
              summary["run_dir"], summary["return"], summary["success"])

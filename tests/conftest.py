@@ -1,12 +1,15 @@
-"""Shared helpers: compose the project's real Hydra config, run src/run.py in a subprocess."""
+"""Shared helpers: compose the project's real Hydra config, run src/run.py in a subprocess, the
+local SLURM cluster and uninterrupted reference runs (both started once per test session)."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from omegaconf import DictConfig
 
@@ -15,6 +18,10 @@ from ace.config import composer
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 RUN = ROOT / "src" / "run.py"
+SMOKE = ("preset=smoke", "wandb.mode=disabled", "log.progress=lines")
+#: Wall-clock columns: they differ between any two runs.
+TIMING = ["elapsed_s", "steps_per_sec", "compute_s", "wait_s", "env_s", "act_s", "update_s", "causal_s", "eval_s",
+          "checkpoint_s"]
 
 
 def compose_cfg(*overrides: str) -> DictConfig:
@@ -34,3 +41,71 @@ def smoke_cfg():
     def make(*overrides: str) -> DictConfig:
         return compose_cfg("preset=smoke", "wandb.mode=disabled", "log.progress=lines", *overrides)
     return make
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "WANDB_SILENT": "true"}
+    return subprocess.Popen([sys.executable, str(RUN), *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+class Reference:
+    """An uninterrupted run in the background; ``folder()`` waits for it."""
+
+    def __init__(self, root: Path, overrides: tuple[str, ...]):
+        self.path = root
+        self.proc = start_cli(*overrides, f"hydra.run.dir={root}", cwd=root.parent)
+
+    def folder(self) -> Path:
+        out, _ = self.proc.communicate(timeout=900)
+        assert self.proc.returncode == 0, out[-3000:]
+        return self.path
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """``reference(*overrides)``: the uninterrupted run of these overrides, started once per session."""
+    root = tmp_path_factory.mktemp("reference")
+    started: dict[tuple[str, ...], Reference] = {}
+
+    def get(*overrides: str) -> Reference:
+        if overrides not in started:
+            started[overrides] = Reference(root / f"run{len(started)}", overrides)
+        return started[overrides]
+    yield get
+    for ref in started.values():
+        ref.proc.kill()
+        ref.proc.wait()
+
+
+def assert_same_training(run: Path, reference: Path) -> None:
+    """An interrupted and resumed run ends with exactly the uninterrupted run's numbers (CPU)."""
+    for name in ("eval.csv", "train.csv", "causal_weights.csv", "resets.csv"):
+        got = pd.read_csv(run / name).drop(columns=TIMING, errors="ignore")
+        want = pd.read_csv(reference / name).drop(columns=TIMING, errors="ignore")
+        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=name)
+
+
+STOP_LINE = re.compile(r"(?P<sig>SIG\w+): checkpoint at step (?P<ckpt>\d+) \(signal at step (?P<at>\d+)\), "
+                       r"(?P<secs>[\d.]+) s after the signal; exiting")
+
+
+def stops(log: str) -> list[dict]:
+    """The stop checkpoints a run.log reports: signal, checkpoint step, signal step, seconds."""
+    return [{"signal": m["sig"], "checkpoint": int(m["ckpt"]), "signal_step": int(m["at"]), "seconds": float(m["secs"])}
+            for m in STOP_LINE.finditer(log)]
+
+
+@pytest.fixture(scope="session")
+def slurm_env(tmp_path_factory):
+    """A real one-node SLURM cluster for the session (starting one takes ~15 s)."""
+    sys.path.insert(0, str(ROOT))
+    from launchers.slurm.local_cluster import ClusterUnavailable, start, stop
+
+    root = tmp_path_factory.mktemp("slurm")
+    try:
+        conf = start(root)
+    except ClusterUnavailable as e:
+        pytest.skip(f"no local SLURM cluster: {e}")
+    yield {**os.environ, "SLURM_CONF": str(conf), "PYTHONWARNINGS": "ignore"}
+    stop(root)

@@ -4,7 +4,7 @@ import pytest
 from conftest import CONF, compose_cfg
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from ace.cli import ChoiceError, check_choices, expand_ranges, group_options
+from ace.cli import ChoiceError, check_choices, expand_ranges, group_options, preprocess
 from ace.config import ConfigError, validate
 
 
@@ -14,6 +14,15 @@ def test_inclusive_range_becomes_hydra_range():
     assert expand_ranges(["agent.causal.interval=-2..0"]) == ["agent.causal.interval=range(-2,1)"]
     with pytest.raises(ChoiceError, match="empty range"):
         expand_ranges(["seed=5..1"])
+
+
+def test_a_sweep_needs_multirun_and_a_one_value_range_is_no_sweep():
+    with pytest.raises(ChoiceError, match=r"^seed=1\.\.3 is a sweep of 3 runs; add -m to launch them"):
+        preprocess(["seed=1..3"], CONF)
+    with pytest.raises(ChoiceError, match=r"^agent=ace,sac is a sweep of 2 runs; add -m"):
+        preprocess(["agent=ace,sac"], CONF)
+    assert preprocess(["seed=1..3", "-m"], CONF) == ["seed=range(1,4)", "-m"]
+    assert preprocess(["seed=4..4"], CONF) == ["seed=4"]
 
 
 def test_range_expands_to_the_right_sweep():

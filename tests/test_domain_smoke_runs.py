@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from conftest import compose_cfg
 
+from ace.run_folder import RunFolderError
 from ace.runner import Trainer
 
 RUNS = [
@@ -67,5 +68,5 @@ def test_a_resumed_run_may_change_speed_only_settings(tmp_path):
     # Backend, compile mode and replay placement decide how fast, not what: the run resumes.
     trainer = Trainer(compose_cfg(*base, "agent.causal.backend=lingam", "train.replay_device=train"), tmp_path)
     assert trainer.step == 400
-    with pytest.raises(RuntimeError, match="different config"):
+    with pytest.raises(RunFolderError, match="different config"):
         Trainer(compose_cfg(*base, "agent.lr=0.001"), tmp_path)

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 import torch
-from conftest import run_cli
+from conftest import TIMING, run_cli
 
 SMOKE = ["preset=smoke", "wandb.mode=disabled", "log.progress=lines"]
 
@@ -103,15 +103,13 @@ def test_crash_resume_and_corrupted_checkpoint(tmp_path):
     assert list(pd.read_csv(run / "train.csv")["step"]) == [200, 400, 600, 800]
     assert torch.load(run / "checkpoints/last.pt", weights_only=False)["step"] == 800
     # Exact resume: the interrupted run ends with exactly the uninterrupted run's numbers.
-    timing = ["elapsed_s", "steps_per_sec", "compute_s", "wait_s", "env_s", "act_s", "update_s", "causal_s", "eval_s",
-              "checkpoint_s"]
     # Wall-clock keeps counting across the interruption (the phase timers are in the checkpoint).
     resumed_train = pd.read_csv(run / "train.csv")
     assert resumed_train["elapsed_s"].is_monotonic_increasing and resumed_train["env_s"].is_monotonic_increasing
     for name, before in uninterrupted.items():
         after = pd.read_csv(run / name)
-        pd.testing.assert_frame_equal(after.drop(columns=timing, errors="ignore"),
-                                      before.drop(columns=timing, errors="ignore"), check_exact=True)
+        pd.testing.assert_frame_equal(after.drop(columns=TIMING, errors="ignore"),
+                                      before.drop(columns=TIMING, errors="ignore"), check_exact=True)
 
 
 def test_relaunch_with_a_different_config_is_refused(tmp_path):
@@ -119,24 +117,9 @@ def test_relaunch_with_a_different_config_is_refused(tmp_path):
     assert run_cli(*SMOKE, f"hydra.run.dir={run}", cwd=tmp_path).returncode == 0
     (run / "final.json").unlink()
     proc = run_cli(*SMOKE, "agent.lr=0.001", f"hydra.run.dir={run}", cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "different config" in proc.stderr and "experiment=" in proc.stderr
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (["env=metaworld/reachh"], "unknown env 'metaworld/reachh'; did you mean: metaworld/reach"),
-    (["agent=td4"], "unknown agent 'td4'"),
-    (["preset=fast"], "valid choices: cpu, paper, smoke"),
-    (["agent.batch_size=0"], "agent.batch_size=0 must be a positive integer"),
-    (["train.replay_size=100", "agent.batch_size=512"], "larger than the replay buffer"),
-    (["env.task=hamer"], "Did you mean: hammer"),
-])
-def test_bad_input_stops_before_training(tmp_path, args, message):
-    proc = run_cli(*SMOKE, *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "already holds a run with a different config (differs in: agent)" in line and "experiment=" in line
 
 
 def test_wandb_offline_writes_a_local_run(tmp_path):

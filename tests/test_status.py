@@ -1,11 +1,12 @@
 """launchers/benchmark.py --status / --relaunch on real run folders."""
 
 import json
-import os
 import subprocess
 import sys
 
 from conftest import ROOT
+
+from ace.file_lock import FileLock
 
 BENCH = [sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents", "sac", "--seeds", "1..2"]
 OVERRIDES = ["--", "preset=smoke", "wandb.mode=disabled", "log.progress=lines"]
@@ -15,7 +16,8 @@ def status(cwd, *extra):
     proc = subprocess.run([*BENCH, *extra, "--status", *OVERRIDES], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return dict(line.split() for line in proc.stdout.splitlines() if line.startswith("runs/")), proc.stdout
+    rows = [line.split(maxsplit=2) for line in proc.stdout.splitlines() if line.startswith("runs/")]
+    return {r[0]: r[1] for r in rows}, proc.stdout
 
 
 def test_status_and_relaunch_of_only_what_is_missing(tmp_path):
@@ -25,7 +27,7 @@ def test_status_and_relaunch_of_only_what_is_missing(tmp_path):
     assert "0 done, 0 running, 0 failed, 4 missing" in out
 
     base = "runs/ace29_smoke"
-    # A finished run, a crashed one (folder without final.json), and one whose process is alive.
+    # A finished run, a failed one (folder without final.json), and one whose folder is locked.
     proc = subprocess.run([*BENCH[:-4], "--agents", "sac", "--seeds", "1", "--tasks", "panda/reach-joints",
                            "--relaunch", *OVERRIDES], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -33,23 +35,26 @@ def test_status_and_relaunch_of_only_what_is_missing(tmp_path):
     crashed = tmp_path / base / "mujoco/hopper/sac/seed=1"
     crashed.mkdir(parents=True)
     (crashed / "config.yaml").write_text("{}\n")
+    (crashed / "failed.json").write_text(json.dumps({"reason": "run diverged: critic_loss=inf at step 7"}))
     alive = tmp_path / base / "mujoco/hopper/sac/seed=2"
     alive.mkdir(parents=True)
-    (alive / "config.yaml").write_text("{}\n")
-    import socket
-
-    (alive / "job.json").write_text(json.dumps({"slurm_job_id": None, "host": socket.gethostname(),
-                                                "pid": os.getpid()}))
-
-    states, out = status(tmp_path, *tasks)
+    lock = FileLock(alive / "run.lock", slurm_job_id="4242_1")  # held by this test's process
+    lock.acquire()
+    try:
+        states, out = status(tmp_path, *tasks)
+        proc = subprocess.run([*BENCH, *tasks, "--relaunch", "--dry-run", *OVERRIDES], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        lock.release()
     assert states == {f"{base}/panda/reach-joints/sac/seed=1": "done",
                       f"{base}/panda/reach-joints/sac/seed=2": "missing",
                       f"{base}/mujoco/hopper/sac/seed=1": "failed",
                       f"{base}/mujoco/hopper/sac/seed=2": "running"}
     assert "1 done, 1 running, 1 failed, 1 missing" in out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("runs/")}
+    assert lines[f"{base}/mujoco/hopper/sac/seed=1"].endswith("failed   run diverged: critic_loss=inf at step 7")
+    assert "SLURM job 4242_1" in lines[f"{base}/mujoco/hopper/sac/seed=2"]
 
-    proc = subprocess.run([*BENCH, *tasks, "--relaunch", "--dry-run", *OVERRIDES], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
     relaunch = [ln for ln in proc.stdout.splitlines() if ln.startswith("relaunch:")]
     assert len(relaunch) == 2
     assert any("hydra.sweeper.params.env=mujoco/hopper" in ln and "seed=1 " in ln for ln in relaunch)

@@ -2,6 +2,7 @@
 
 ``last.pt`` is replaced atomically; the one before it is kept as ``previous.pt`` so that a
 checkpoint truncated by a crash or a full disk is detected and the previous one is used instead.
+A write that fails (a full disk, a quota) leaves both as they were and raises ``CheckpointWriteError``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ace.errors import BadInputError
 from ace.files import atomic_write
 
 log = logging.getLogger("ace")
@@ -21,14 +23,40 @@ FORMAT_VERSION = 1
 LAST, PREVIOUS = "last.pt", "previous.pt"
 
 
+class CheckpointWriteError(BadInputError):
+    """The file system refused a checkpoint (full disk, quota); the previous checkpoint is intact."""
+
+
+def _write(payload: dict[str, Any], tmp: Path) -> None:
+    # Through a Python file object: on a full disk torch.save(path) fails with nothing but an opaque
+    # "unexpected pos" RuntimeError; with a file object the OSError (ENOSPC, EDQUOT) that says why
+    # is raised, or chained to that RuntimeError when torch's zip writer fails again closing the file.
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+
+
+def _os_error(e: BaseException) -> OSError | None:
+    while e is not None and not isinstance(e, OSError):
+        e = e.__cause__ or e.__context__
+    return e
+
+
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     last, previous = directory / LAST, directory / PREVIOUS
     payload = {"format_version": FORMAT_VERSION, **state}
     # Write the new file first; only then retire the old ``last`` to ``previous``.
     tmp_last = directory / ".last.pt.new"
-    atomic_write(tmp_last, lambda tmp: torch.save(payload, tmp))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(tmp_last, lambda tmp: _write(payload, tmp))
+    except (OSError, RuntimeError) as e:
+        if (error := _os_error(e)) is None:
+            raise
+        kept = f"{last} is intact" if last.exists() else "no earlier checkpoint exists"
+        raise CheckpointWriteError(
+            f"the checkpoint of step {state.get('step')} could not be written to {directory} ({error.strerror}); "
+            f"{kept}: free space (or fix the folder) and relaunch to resume") from None
     if last.exists():
         os.replace(last, previous)
     os.replace(tmp_last, last)

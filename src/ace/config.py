@@ -16,6 +16,7 @@ from ace.agents.common import COMPILE_MODES
 from ace.buffer import REPLAY_DEVICES
 from ace.causal import BACKENDS as CAUSAL_BACKENDS
 from ace.envs.factory import REWARD_TYPES, check_task
+from ace.errors import BadInputError
 from ace.logger import PROGRESS_MODES, WANDB_MODES
 
 POSITIVE_INTS = (
@@ -24,7 +25,16 @@ POSITIVE_INTS = (
     "agent.batch_size", "agent.update_interval", "agent.causal.interval", "agent.causal.window",
     "agent.reset.interval",
 )
-NON_NEGATIVE_INTS = ("train.start_steps", "train.learning_starts", "agent.reset.min_updates", "agent.causal.delay")
+NON_NEGATIVE_INTS = ("seed", "train.start_steps", "train.learning_starts", "agent.reset.min_updates",
+                     "agent.causal.delay")
+#: (key, low, high): numbers that must lie in [low, high].
+BOUNDED_NUMBERS = (
+    ("agent.gamma", 0.0, 1.0), ("agent.tau", 0.0, 1.0), ("agent.lr", 0.0, 1.0), ("agent.temperature.lr", 0.0, 1.0),
+    ("agent.temperature.init", 0.0, float("inf")), ("agent.reset.factor_min", 0.0, 1.0),
+    ("agent.reset.factor_max", 0.0, 1.0), ("agent.reset.eta_max", 0.0, 1.0), ("agent.reset.tau", 0.0, 1.0),
+)
+BOOLS = ("agent.causal.enabled", "agent.causal.drop_constant_columns", "agent.reset.enabled",
+         "agent.reset.include_target", "agent.temperature.learn")
 
 
 #: The project's config folder (``conf/`` beside ``src/``).
@@ -52,7 +62,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("csv_keys", lambda node: ",".join(str(k) for k in node))
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInputError, ValueError):
     """A config value that cannot work; the message names the key, the value and what is valid."""
 
 
@@ -69,16 +79,28 @@ def _choice(cfg: DictConfig, key: str, valid: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
 
 
+def _integer(key: str, v, lowest: int, what: str) -> None:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= lowest:
+        return
+    # Hydra reads 1e5 as the float 100000.0
+    hint = f" (write {int(v)})" if isinstance(v, float) and v.is_integer() and v >= lowest else ""
+    raise ConfigError(f"{key}={v!r} must be a {what} integer{hint}")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ``ConfigError`` on the first impossible value."""
     for key in POSITIVE_INTS:
-        v = _get(cfg, key)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ConfigError(f"{key}={v!r} must be a positive integer")
+        _integer(key, _get(cfg, key), 1, "positive")
     for key in NON_NEGATIVE_INTS:
+        _integer(key, _get(cfg, key), 0, "non-negative")
+    for key in BOOLS:
         v = _get(cfg, key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ConfigError(f"{key}={v!r} must be a non-negative integer")
+        if not isinstance(v, bool):
+            raise ConfigError(f"{key}={v!r} must be true or false")
     if cfg.agent.batch_size > cfg.train.replay_size:
         raise ConfigError(
             f"agent.batch_size={cfg.agent.batch_size} is larger than the replay buffer "
@@ -95,16 +117,18 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"agent.causal.device={causal.device!r} is not valid; choose one of: cpu, auto, cuda, "
                           "cuda:N")
     if causal.enabled and str(causal.device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(f"agent.causal.device={causal.device!r} but CUDA is not available; use cpu or auto")
-    for key, lo, hi in (("agent.gamma", 0.0, 1.0), ("agent.tau", 0.0, 1.0), ("agent.lr", 0.0, 1.0),
-                        ("agent.reset.factor_min", 0.0, 1.0), ("agent.reset.factor_max", 0.0, 1.0),
-                        ("agent.reset.eta_max", 0.0, 1.0), ("agent.reset.tau", 0.0, 1.0)):
+        _check_cuda("agent.causal.device", str(causal.device))
+    for key, lo, hi in BOUNDED_NUMBERS:
         v = _get(cfg, key)
+        if not _number(v):
+            raise ConfigError(f"{key}={v!r} must be a number in [{lo}, {hi}]")
         if not lo <= v <= hi:
             raise ConfigError(f"{key}={v!r} must lie in [{lo}, {hi}]")
+    temp = cfg.agent.temperature
+    if temp.log_alpha_init is not None and not _number(temp.log_alpha_init):
+        raise ConfigError(f"agent.temperature.log_alpha_init={temp.log_alpha_init!r} must be a number or null")
+    if temp.target_entropy != "auto" and not _number(temp.target_entropy):
+        raise ConfigError(f"agent.temperature.target_entropy={temp.target_entropy!r} must be a number or auto")
     if cfg.agent.reset.factor_min > cfg.agent.reset.factor_max:
         raise ConfigError(f"agent.reset.factor_min={cfg.agent.reset.factor_min} exceeds "
                           f"agent.reset.factor_max={cfg.agent.reset.factor_max}")
@@ -126,7 +150,40 @@ def validate(cfg: DictConfig) -> None:
     device = str(cfg.device)
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, cuda:N")
+    if device.startswith("cuda"):
+        _check_cuda("device", device)
     try:
         check_task(cfg.env.domain, cfg.env.task)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def _check_cuda(key: str, device: str) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{key}={device!r} but CUDA is not available here (torch {torch.__version__}, "
+                          f"{'built without CUDA' if torch.version.cuda is None else 'no GPU visible'}); "
+                          f"use {key}=cpu or {key}=auto")
+    index = device.partition(":")[2]
+    count = torch.cuda.device_count()
+    if index and (not index.isdigit() or int(index) >= count):
+        raise ConfigError(f"{key}={device!r} is not valid: this machine has {count} CUDA device(s), "
+                          f"cuda:0..cuda:{count - 1}")
+
+
+def min_causal_window(obs_dim: int, action_dim: int) -> int:
+    """Fewest samples DirectLiNGAM can fit: the adaptive lasso regresses a variable (the reward, last
+    in the causal order at worst) on all the others and needs more samples than predictors + 1."""
+    return obs_dim + action_dim + 2
+
+
+def check_causal_window(cfg: DictConfig, obs_dim: int, action_dim: int) -> None:
+    """Refuse a causal window too small for the task, before training instead of at the first fit."""
+    causal = cfg.agent.causal
+    need = min_causal_window(obs_dim, action_dim)
+    if causal.enabled and causal.window < need:
+        raise ConfigError(
+            f"agent.causal.window={causal.window} is too small for {cfg.env.domain}/{cfg.env.task}: DirectLiNGAM "
+            f"fits {obs_dim} state + {action_dim} action + 1 reward variables and needs a window of at least "
+            f"{need} samples")

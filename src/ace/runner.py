@@ -1,19 +1,17 @@
 """The shared training loop: one runner for every agent, task and ablation.
 
 The runner owns the schedule (random start steps, when to update, evaluate, compute causal
-weights, log and checkpoint); the agent only acts and updates. A run folder that already holds a
-checkpoint is resumed; a finished one is not run again.
+weights, log and checkpoint); the agent only acts and updates. Its run folder (ace.run_folder) is
+locked for the run's life; one that already holds a checkpoint is resumed, a finished one is not
+run again. A stop signal ends the run at the next episode end with a checkpoint (ace.preemption);
+a non-finite number stops it before anything non-finite is saved (ace.divergence).
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import json
 import logging
 import os
 import random
-import socket
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -29,19 +27,19 @@ from ace.buffer import REPLAY_DEVICES, RingBuffer, causal_window, replay_buffer
 from ace.causal import action_reward_weights
 from ace.causal_worker import CausalResult, CausalWorker
 from ace.checkpoint import load_checkpoint, save_checkpoint
-from ace.config import validate
+from ace.config import check_causal_window, validate
+from ace.divergence import Diverged, FiniteGuard, env_problem
 from ace.envs import env_rng_state, make_env, set_env_rng_state
-from ace.files import atomic_write_text
+from ace.errors import RunError
 from ace.logger import RunLogger
+from ace.preemption import StopRequest, StopRequested, exit_after_stop, stop_on_signals
 from ace.record import write_record
+from ace.run_folder import DONE, RunFolder, RunFolderBusy
 from ace.timing import PhaseTimer
 
 log = logging.getLogger("ace")
 
-#: Settings a resumed run may change: they decide where and how fast things are computed, not what.
-SPEED_ONLY_KEYS = ("agent.compile", "train.replay_device", "agent.causal.device", "agent.causal.backend")
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share an RNG stream with training ones
-DONE_FILE = "final.json"
 
 
 def seed_everything(seed: int) -> None:
@@ -104,11 +102,14 @@ def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int)
 class Trainer:
     """Everything one run needs, built from the config, plus the loop."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
+    def __init__(self, cfg: DictConfig, run_dir: Path | RunFolder, overrides: list[str] | None = None,
+                 stop: StopRequest | None = None):
         validate(cfg)
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
+        self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        self.run_dir = self.folder.path
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.stop = stop if stop is not None else StopRequest()
         torch.set_num_threads(resolve_threads(cfg.threads))
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
@@ -120,6 +121,7 @@ class Trainer:
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(f"ACE needs a continuous (Box) action space, got {space}")
         self.action_dim = space.shape[0]
+        check_causal_window(cfg, obs_dim, self.action_dim)
         self.agent = make_agent(cfg.agent, obs_dim, self.action_dim, space.low, space.high, self.device)
         self.replay = replay_buffer(cfg.train.replay_size, obs_dim, self.action_dim,
                                     resolve_replay_device(cfg.train.replay_device, self.device))
@@ -134,12 +136,17 @@ class Trainer:
         self._resumed_env_rng: dict | None = None
         self.acc: defaultdict[str, list[float]] = defaultdict(list)  # train metrics since the last row
         self.timer = PhaseTimer(sync=self._sync)
+        self.guard = FiniteGuard()
+        self._saved_step: int | None = None  # step of the newest checkpoint in the folder
+        self._episode_start = time.monotonic()
+        self._longest_episode_s = 0.0  # wall-clock, with the updates, evaluations and causal waits in it
         elapsed_before = 0.0
 
-        self._check_same_config()
-        state = load_checkpoint(self.ckpt_dir)
+        self.folder.check_config(cfg)
+        state = load_checkpoint(self.folder.checkpoints)
         if state is not None:
             self._restore(state)
+            self._saved_step = self.step
             elapsed_before = float(state.get("elapsed_s", 0.0))
         self.logger = RunLogger(
             self.run_dir, self.action_dim, cfg.train.total_steps,
@@ -151,36 +158,12 @@ class Trainer:
         self.logger.drop_rows_after(self.step)
         if state is not None:
             self.logger.last_eval = state["last_eval"]
-            log.info("resumed from %s at step %d", self.ckpt_dir, self.step)
+            log.info("resumed from %s at step %d", self.folder.checkpoints, self.step)
         write_record(self.run_dir, overrides or [], self.device)
-        write_job_marker(self.run_dir)
 
     @property
     def _sync(self):
         return torch.cuda.synchronize if self.device.type == "cuda" else None
-
-    @property
-    def ckpt_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    def _check_same_config(self) -> None:
-        """Refuse to resume a folder that holds a run of a different config (nothing is overwritten)."""
-        path = self.run_dir / "config.yaml"
-        current = OmegaConf.to_yaml(self.cfg, resolve=True)
-        if path.exists() and (self.ckpt_dir / "last.pt").exists():
-            saved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-            now = OmegaConf.to_container(self.cfg, resolve=True)
-            skip = {"wandb", "log", "device", "threads"}  # may change between launches
-            for cfg, dotted in itertools.product((saved, now), SPEED_ONLY_KEYS):  # how fast, not what
-                *parents, leaf = dotted.split(".")
-                functools.reduce(lambda node, key: node.get(key, {}), parents, cfg).pop(leaf, None)
-            diff = sorted(k for k in set(saved) | set(now) if k not in skip and saved.get(k) != now.get(k))
-            if diff:
-                raise RuntimeError(
-                    f"{self.run_dir} already holds a run with a different config (differs in: {', '.join(diff)}). "
-                    "Set experiment=<name> (or hydra.run.dir) to start a separate run."
-                )
-        atomic_write_text(path, current)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -225,12 +208,48 @@ class Trainer:
             self.causal_worker.load_state_dict(state.get("causal_pending"))
 
     def save(self) -> None:
+        """Checkpoint, unless a number went non-finite or another process took the folder over."""
+        self._check_finite()
+        self.folder.assert_owned()
+        started = time.monotonic()
         with self.timer("checkpoint"):
-            save_checkpoint(self.ckpt_dir, self.state_dict())
+            save_checkpoint(self.folder.checkpoints, self.state_dict())
+        self._saved_step = self.step
+        self.stop.measure(self._longest_episode_s, time.monotonic() - started)
+
+    def _check_finite(self) -> None:
+        problem = self.guard.problem(self.agent.state_dict(), self.step, self.agent.updates)
+        if problem is not None:
+            self._diverged(problem)
+
+    def _diverged(self, problem: str) -> None:
+        kept = (f"the last good checkpoint (step {self._saved_step}) is kept in {self.folder.checkpoints}"
+                if self._saved_step is not None else "no checkpoint had been written")
+        raise Diverged(f"run diverged: {problem}; stopped without saving, {kept}")
+
+    def _stop_if_asked(self, save: bool = True) -> None:
+        """At an episode end, the exact-resume point: leave a folder taken over, or stop on a signal."""
+        now = time.monotonic()
+        self._longest_episode_s = max(self._longest_episode_s, now - self._episode_start) if save else 0.0
+        self._episode_start = now
+        self.folder.assert_owned()
+        if not self.stop:
+            return
+        if not save:
+            log.warning("%s before the first step of this launch: exiting, the run resumes from step %d",
+                        self.stop.name, self.step)
+            raise StopRequested(self.stop.signum, self.step)
+        if self._saved_step != self.step:
+            self.save()
+        log.warning("%s: checkpoint at step %d%s, %.1f s after the signal; exiting", self.stop.name, self.step,
+                    "" if self.stop.step is None else f" (signal at step {self.stop.step})",
+                    time.monotonic() - self.stop.received)
+        raise StopRequested(self.stop.signum, self.step)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
         cfg, tc = self.cfg, self.cfg.train
+        self.stop.progress = lambda: self.step  # the step a stop signal arrived at, for the log
         if self._resumed_env_rng is not None:
             # Checkpoints are taken at episode ends, before the reset: restoring the env's RNGs
             # makes this reset, and so the rest of the run, the same as without the interruption.
@@ -243,11 +262,14 @@ class Trainer:
         progress_every = max(1, tc.total_steps // 500) if self.logger.has_bar else cfg.log.every
         timer = self.timer
         try:
+            self._stop_if_asked(save=False)  # a signal during start-up: nothing new to save
             while self.step < tc.total_steps:
                 with timer("act"):
                     action = self.env.action_space.sample() if self.step < tc.start_steps else self.agent.act(obs)
                 with timer("env"):
                     next_obs, reward, terminated, truncated, _ = self.env.step(action)
+                if (problem := env_problem(reward, next_obs)) is not None:
+                    self._diverged(f"{problem} at step {self.step + 1} (update {self.agent.updates})")
                 # Only true termination cuts the bootstrap; a time limit does not.
                 self.replay.add(obs=obs, action=action, reward=reward, next_obs=next_obs,
                                 mask=0.0 if terminated else 1.0)
@@ -267,6 +289,7 @@ class Trainer:
                     for _ in range(tc.updates_per_step):
                         with timer("update"):
                             metrics = self.agent.update(self.replay.sample(cfg.agent.batch_size, self.rng))
+                        self.guard.record(self.step, self.agent.updates, metrics)
                         for k, v in metrics.items():
                             self.acc[k].append(v)
                         if self.agent.last_reset is not None:
@@ -288,6 +311,7 @@ class Trainer:
                     self.save()
                     checkpoint_due = False
                 if episode_over:
+                    self._stop_if_asked()
                     with timer("env"):
                         obs, _ = self.env.reset()
                 if self.step % progress_every == 0 or self.step == tc.total_steps:
@@ -325,6 +349,7 @@ class Trainer:
         self.logger.log_causal(self.step, r.weights, r.compute_s, r.window_step, r.wait_s)
 
     def _log_train(self, acc: dict[str, list[float | torch.Tensor]]) -> None:
+        self._check_finite()
         row = {k: mean_of(v) for k, v in acc.items()}
         row["updates"] = self.agent.updates
         row["episodes"] = self.episodes
@@ -335,7 +360,8 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         ret, success = self.logger.last_eval or (float("nan"), float("nan"))
         summary = {"step": self.step, "return": ret, "success": success, "run_dir": str(self.run_dir.resolve())}
-        atomic_write_text(self.run_dir / DONE_FILE, json.dumps(summary, indent=2) + "\n")
+        self.folder.assert_owned()
+        self.folder.write_done(summary)
         return summary
 
 
@@ -355,30 +381,34 @@ def mean_of(values: list[float | torch.Tensor]) -> float:
     return float(out.mean())
 
 
-JOB_FILE = "job.json"
+def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+          signal_delay_s: float | None = None) -> dict[str, Any]:
+    """Train (or resume, or report an already finished) run in ``run_dir``, as the folder's only writer.
 
-
-def slurm_job_id() -> str | None:
-    """The id ``squeue`` shows for this job (``<array job>_<task>`` for array tasks), if under SLURM."""
-    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    if array and task:
-        return f"{array}_{task}"
-    return os.environ.get("SLURM_JOB_ID")
-
-
-def write_job_marker(run_dir: Path) -> None:
-    """Who is running this folder now, so that launchers/benchmark.py --status can tell running from failed."""
-    marker = {"slurm_job_id": slurm_job_id(), "host": socket.gethostname(), "pid": os.getpid(),
-              "started": time.time()}
-    atomic_write_text(Path(run_dir) / JOB_FILE, json.dumps(marker) + "\n")
-
-
-def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Train (or resume, or report an already finished) run in ``run_dir``."""
-    done = Path(run_dir) / DONE_FILE
-    if done.exists() and (Path(run_dir) / "checkpoints" / "last.pt").exists():
-        summary = json.loads(done.read_text())
-        if summary.get("step") == cfg.train.total_steps:
-            log.info("run already finished (%s); not running it again", done)
-            return summary
-    return Trainer(cfg, run_dir, overrides).run()
+    A stop signal ends the run at an episode end with a checkpoint; the process then leaves so that
+    the job is requeued (see ace.preemption). ``signal_delay_s``: the launcher's, checked against
+    how long a stop takes. Why a launch stopped early goes to failed.json.
+    """
+    validate(cfg)
+    folder = RunFolder(run_dir)
+    with stop_on_signals(signal_delay_s) as stop:
+        try:
+            with folder.lock():
+                summary = folder.finished(cfg.train.total_steps)
+                if summary is not None:
+                    log.info("run already finished (%s); not running it again", folder.path / DONE)
+                    return summary
+                try:
+                    return Trainer(cfg, folder, overrides, stop).run()
+                except RunFolderBusy:
+                    raise  # the folder is another process's now: write nothing
+                except StopRequested as e:
+                    folder.write_failure(str(e), e.step)
+                    raise
+                except Exception as e:
+                    reason = str(e) if isinstance(e, RunError) else f"crashed: {type(e).__name__}: {e}"
+                    folder.write_failure(reason.splitlines()[0] if reason else type(e).__name__)
+                    raise
+        except StopRequested:
+            pass  # the lock is released: a requeued job may take the folder at once
+    exit_after_stop(stop)
