@@ -48,15 +48,19 @@ def _tensors(tree: Any, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
             yield from _tensors(v, f"{prefix}.{i}")
 
 
-def _finite(tensors: list[torch.Tensor]) -> list[bool]:
-    """Whether each tensor is all finite, with one host read per device."""
+def _finite(tensors: list[torch.Tensor], scalars: bool = False) -> list[bool]:
+    """Whether each tensor is all finite, with one host read per device. ``scalars``: all are
+    one-element tensors (update diagnostics), checked in one stacked tensor, not one by one."""
     by_device: defaultdict[torch.device, list[int]] = defaultdict(list)
     for i, t in enumerate(tensors):
         by_device[t.device].append(i)
     out = [True] * len(tensors)
     for idx in by_device.values():
-        flags = torch.stack([tensors[i].detach().isfinite().all() for i in idx]).cpu().tolist()
-        for i, ok in zip(idx, flags, strict=True):
+        if scalars:
+            flags = torch.stack([tensors[i].detach().reshape(()).float() for i in idx]).isfinite()
+        else:
+            flags = torch.stack([tensors[i].detach().isfinite().all() for i in idx])
+        for i, ok in zip(idx, flags.cpu().tolist(), strict=True):
             out[i] = bool(ok)
     return out
 
@@ -79,7 +83,7 @@ class FiniteGuard:
             for name, v in metrics.items():
                 where.append((step, update, name))
                 values.append(v if torch.is_tensor(v) else torch.tensor(float(v)))
-        ok = _finite(values) if values else []
+        ok = _finite(values, scalars=True) if values else []
         if not all(ok):
             i = ok.index(False)
             step, update, name = where[i]
