@@ -215,14 +215,15 @@ class FileLock:
             return True
         except FileExistsError:
             return False
-        except OSError:
+        except OSError as e:
             # NFS: the reply to a retransmitted LINK can be an error for a link that was made.
             try:
                 if os.stat(claim).st_nlink == 2:
                     return True
             except OSError:
                 pass
-            raise
+            raise OSError(e.errno, f"link(2) failed: {e.strerror} (the lock needs a file system with hard links)",
+                          str(self.path)) from None
 
     def _remove_stale(self, holder: LockHolder) -> bool:
         guard = self.path.with_name(f"{self.path.name}.takeover")

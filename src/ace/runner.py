@@ -217,6 +217,10 @@ class Trainer:
         self._saved_step = self.step
         self.stop.measure(self._longest_episode_s, time.monotonic() - started)
 
+    def _check_env_step(self, reward: float, obs: np.ndarray) -> None:
+        if (problem := env_problem(reward, obs)) is not None:
+            self._diverged(f"{problem} at step {self.step + 1} (update {self.agent.updates})")
+
     def _check_finite(self) -> None:
         problem = self.guard.problem(self.agent.state_dict(), self.step, self.agent.updates)
         if problem is not None:
@@ -248,6 +252,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
+        """ACE's Algorithm 1, one env step per iteration: act (uniformly before ``start_steps``), step
+        the env, store the transition in the replay buffer and the causal window; every ``interval``
+        steps fit DirectLiNGAM on the window for the causal weights (``_maybe_update_causal_weights``);
+        then ``updates_per_step`` gradient updates (critic, actor with the causality-aware entropy,
+        temperature, and every ``reset.interval`` updates the dormancy-guided soft reset, all in
+        ``agent.update``). Around it: evaluation, logs, and checkpoints at episode ends."""
         cfg, tc = self.cfg, self.cfg.train
         self.stop.progress = lambda: self.step  # the step a stop signal arrived at, for the log
         if self._resumed_env_rng is not None:
@@ -268,8 +278,7 @@ class Trainer:
                     action = self.env.action_space.sample() if self.step < tc.start_steps else self.agent.act(obs)
                 with timer("env"):
                     next_obs, reward, terminated, truncated, _ = self.env.step(action)
-                if (problem := env_problem(reward, next_obs)) is not None:
-                    self._diverged(f"{problem} at step {self.step + 1} (update {self.agent.updates})")
+                self._check_env_step(reward, next_obs)
                 # Only true termination cuts the bootstrap; a time limit does not.
                 self.replay.add(obs=obs, action=action, reward=reward, next_obs=next_obs,
                                 mask=0.0 if terminated else 1.0)
