@@ -9,8 +9,8 @@ import pandas as pd
 import torch
 from conftest import SMOKE, assert_same_training, run_cli, start_cli, stops
 
-# Shared with test_slurm.py: one uninterrupted reference per session. Episodes are 100 steps.
-SHORT = (*SMOKE, "seed=7", "train.total_steps=3000", "eval.every=500", "checkpoint.every=1000")
+# Episodes are 100 steps; the signal comes after the first evaluation, between periodic checkpoints.
+SHORT = (*SMOKE, "seed=7", "train.total_steps=1200", "eval.every=300", "checkpoint.every=900")
 
 
 def wait_for_rows(csv, rows, proc, timeout=300):
@@ -27,9 +27,12 @@ def test_sigterm_checkpoints_at_the_episode_end_and_the_relaunch_ends_equal(tmp_
     run = tmp_path / "run"
     args = [*SHORT, f"hydra.run.dir={run}"]
     proc = start_cli(*args, cwd=tmp_path)
-    wait_for_rows(run / "eval.csv", 1, proc)  # step 500: mid-run, between periodic checkpoints
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
+    try:
+        wait_for_rows(run / "eval.csv", 1, proc)  # step 300: mid-run
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
     (stop,) = stops(out)
     # The checkpoint is the end of the episode the signal arrived in: nothing computed is lost.
