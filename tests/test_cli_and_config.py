@@ -21,6 +21,8 @@ def test_a_sweep_needs_multirun_and_a_one_value_range_is_no_sweep():
         preprocess(["seed=1..3"], CONF)
     with pytest.raises(ChoiceError, match=r"^agent=ace,sac is a sweep of 2 runs; add -m"):
         preprocess(["agent=ace,sac"], CONF)
+    with pytest.raises(ChoiceError, match=r"^\+benchmark=ace29 is a sweep over the benchmark's tasks; add -m"):
+        preprocess(["+benchmark=ace29", "agent=sac"], CONF)
     assert preprocess(["seed=1..3", "-m"], CONF) == ["seed=range(1,4)", "-m"]
     assert preprocess(["seed=4..4"], CONF) == ["seed=4"]
 

@@ -79,6 +79,8 @@ def check_sweeps_have_multirun(typed: list[str], expanded: list[str]) -> None:
     for original, arg in zip(typed, expanded, strict=True):
         if "=" not in arg or arg.startswith("-"):
             continue
+        if arg.startswith("+benchmark="):  # its tasks are a sweep in the benchmark's config
+            raise ChoiceError(f"{original} is a sweep over the benchmark's tasks; add -m to launch it")
         try:
             (override,) = parser.parse_overrides([arg])
         except Exception:  # Hydra reports its own syntax errors

@@ -118,7 +118,7 @@ class LockHolder:
         if self.host == me.host:
             if self.boot_id and me.boot_id and self.boot_id != me.boot_id:
                 return "its host has rebooted since"
-            if self.pid_ns is not None and self.pid_ns == me.pid_ns:
+            if self.pid_ns == me.pid_ns:  # PIDs mean the same here (None == None where there is no /proc)
                 return None if _process_alive(self.pid, self.start) else "its process is no longer running"
         age = time.time() - self.heartbeat
         return f"its heartbeat is {age:.0f} s old" if age > stale_after_s else None
