@@ -80,3 +80,21 @@ def test_domain_budgets():
     assert compose_cfg("env=panda/reach-joints").env.budget == 100_000
     assert compose_cfg("env=metaworld/hammer").train.total_steps == 1_000_000
     assert compose_cfg("env=dmc/walker-run", "preset=smoke").train.total_steps == 800  # presets still shrink
+
+
+def test_adroit_episode_lengths_are_the_registered_ones():
+    """Adroit configs use the episode length gymnasium-robotics registers (200 for all four, pen too)."""
+    import gymnasium as gym
+    import gymnasium_robotics
+
+    from ace.envs.gymnasium_tasks import ADROIT
+
+    gym.register_envs(gymnasium_robotics)
+    for task, env_id in ADROIT.items():
+        assert compose_cfg(f"env=adroit/{task}").env.episode_length == gym.spec(env_id).max_episode_steps
+
+
+def test_metaworld_configs_default_to_one_goal_per_run():
+    for name in ("metaworld/drawer-open", "metaworld_sparse/window-open"):
+        assert compose_cfg(f"env={name}").env.goals == "fixed"
+    assert compose_cfg("env=metaworld/reach", "env.goals=random").env.goals == "random"

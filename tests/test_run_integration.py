@@ -86,9 +86,10 @@ def test_finished_run_is_not_run_again(smoke_sweep):
     assert (run / "eval.csv").read_text() == before
 
 
-def test_crash_resume_and_corrupted_checkpoint(tmp_path):
+@pytest.mark.parametrize("goals", ["fixed", "random"])
+def test_crash_resume_and_corrupted_checkpoint(tmp_path, goals):
     run = tmp_path / "run"
-    args = [*SMOKE, "seed=3", f"hydra.run.dir={run}"]
+    args = [*SMOKE, "seed=3", f"env.goals={goals}", f"hydra.run.dir={run}"]
     assert run_cli(*args, cwd=tmp_path).returncode == 0
     uninterrupted = {name: pd.read_csv(run / name) for name in ("eval.csv", "train.csv", "causal_weights.csv")}
     # Pretend the run died after the step-400 checkpoint and left a torn step-800 file.
@@ -118,9 +119,10 @@ def test_relaunch_with_a_different_config_is_refused(tmp_path):
     run = tmp_path / "run"
     assert run_cli(*SMOKE, f"hydra.run.dir={run}", cwd=tmp_path).returncode == 0
     (run / "final.json").unlink()
-    proc = run_cli(*SMOKE, "agent.lr=0.001", f"hydra.run.dir={run}", cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "different config" in proc.stderr and "experiment=" in proc.stderr
+    for change, differs_in in (("agent.lr=0.001", "agent"), ("env.goals=random", "env")):
+        proc = run_cli(*SMOKE, change, f"hydra.run.dir={run}", cwd=tmp_path)
+        assert proc.returncode != 0
+        assert f"differs in: {differs_in})" in proc.stderr and "experiment=" in proc.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [

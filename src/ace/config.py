@@ -16,6 +16,7 @@ from ace.agents.common import COMPILE_MODES
 from ace.buffer import REPLAY_DEVICES
 from ace.causal import BACKENDS as CAUSAL_BACKENDS
 from ace.envs.factory import REWARD_TYPES, check_task
+from ace.envs.metaworld import GOAL_REGIMES
 from ace.logger import PROGRESS_MODES, WANDB_MODES
 
 POSITIVE_INTS = (
@@ -118,6 +119,8 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "agent.reset.rule", RESET_RULES)
     _choice(cfg, "agent.compile", COMPILE_MODES)
     _choice(cfg, "env.reward", REWARD_TYPES)
+    if str(cfg.env.domain).startswith("metaworld"):
+        _choice(cfg, "env.goals", GOAL_REGIMES)
     _choice(cfg, "train.replay_device", REPLAY_DEVICES)
     _choice(cfg, "wandb.mode", WANDB_MODES)
     _choice(cfg, "log.progress", PROGRESS_MODES)

@@ -114,7 +114,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
 
         self.env = make_env(cfg.env, cfg.seed)
-        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_SEED_OFFSET)
+        # Its own RNG stream, but the training goal where a task fixes one goal per run.
+        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_SEED_OFFSET, goal_seed=cfg.seed)
         obs_dim = self.env.observation_space.shape[0]
         space = self.env.action_space
         if not isinstance(space, gym.spaces.Box):
