@@ -1,7 +1,15 @@
-"""Published baselines (analysis.baselines): task names, units, the switch, values at our last step."""
+"""Published baselines (analysis.baselines) in the report: task names, units, table values, figures, switch.
+
+The report tests use small synthetic run folders (config.yaml + eval.csv, no training), with a last
+evaluation at 250k steps so that several published steps fall before it.
+"""
 
 import fnmatch
+import json
+import subprocess
+import sys
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +17,63 @@ import yaml
 from conftest import CONF, ROOT
 
 from analysis import baselines as bl
+from analysis.report import build_report
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 DATA = ROOT / "analysis" / "reference" / "baselines"
+LAST = 250_000
+SYNTHETIC = {  # domain/task -> metric; runs of two agents x two seeds each
+    "metaworld/drawer-open": "success", "metaworld_sparse/drawer-open": "success", "dmc/walker-run": "return",
+    "mujoco/hopper": "return", "adroit/door": "success",
+}
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def write_run(root, domain, task, metric, agent, seed, steps, values):
+    """A run folder as src/run.py leaves it, as far as analysis.runs reads it."""
+    run = root / domain / task / agent / f"seed={seed}"
+    run.mkdir(parents=True)
+    enabled = agent == "ace"
+    cfg = {"experiment": "synthetic", "seed": seed, "env": {"domain": domain, "task": task, "metric": metric},
+           "agent": {"name": agent, "algo": "ace", "causal": {"enabled": enabled}, "reset": {"enabled": enabled}},
+           "train": {"total_steps": int(steps[-1])}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    success = values if metric == "success" else [float("nan")] * len(values)
+    pd.DataFrame({"step": steps, "return": values, "success": success, "episodes": 10, "elapsed_s": 1.0}).to_csv(
+        run / "eval.csv", index=False)
+    (run / "final.json").write_text(json.dumps({"step": int(steps[-1])}))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic_runs")
+    steps = np.arange(0, LAST + 1, 50_000)
+    for name, metric in SYNTHETIC.items():
+        domain, task = name.split("/")
+        for k, agent in enumerate(("ace", "sac")):
+            for seed in (1, 2):
+                scale = 1.0 if metric == "success" else 1000.0
+                values = scale * np.linspace(0, 0.5 + 0.1 * k + 0.05 * seed, steps.size)
+                write_run(root, domain, task, metric, agent, seed, steps, values)
+    return root
+
+
+def raw_mean(path, step, column, **filters):
+    """Mean over seeds of a published file at one step, straight from the shipped CSV."""
+    df = pd.read_csv(path)
+    for k, v in filters.items():
+        df = df[df[k] == v]
+    step_col = "env_step" if "env_step" in df.columns else "step"
+    values = df.loc[df[step_col] == step, column]
+    assert len(values), (path, step)
+    return values.mean(), len(values)
 
 
 # --- task names and data -------------------------------------------------------------------------
@@ -125,3 +188,133 @@ def test_values_at_reads_the_last_published_step_at_or_before_ours():
     assert (at_200["step"], at_200["mean"], at_200["n_seeds"]) == (200, 50.0, 1)
     assert at_200["ci_low"] == at_200["ci_high"] == 50.0  # one seed: nothing to resample
     assert bl.values_at(published, {("dmc", "c"): 200}).empty  # not one of our tasks
+
+
+def test_report_table_holds_published_values_at_our_last_step(synthetic, tmp_path):
+    from analysis.report import write_report
+
+    report = build_report(synthetic, reps=200)
+    got = report.baseline_results.set_index(["domain", "task", "baseline"])
+    assert (got["our_step"] == LAST).all()
+    expected = {
+        ("dmc", "walker-run", "SAC, TD-MPC2 repo"): (200_000, DATA / "tdmpc2/sac/walker-run.csv", "reward", {}),
+        ("dmc", "walker-run", "TD-MPC2, TD-MPC2 repo"): (200_000, DATA / "tdmpc2/tdmpc2/walker-run.csv", "reward",
+                                                        {}),
+        ("dmc", "walker-run", "SAC, SimbaV2 repo"): (200_000, DATA / "simbav2/sac.csv", "value",
+                                                    {"env_name": "walker-run", "metric": "avg_return"}),
+        ("mujoco", "hopper", "SAC, SimbaV2 repo"): (249_990, DATA / "simbav2/sac.csv", "value",
+                                                   {"env_name": "Hopper-v4", "metric": "avg_return"}),
+        ("metaworld", "drawer-open", "SAC, TD-MPC2 repo"): (200_000, DATA / "tdmpc2/sac/mw-drawer-open.csv",
+                                                           "success", {}),
+        ("metaworld", "drawer-open", "TD-MPC2, TD-MPC2 repo"): (200_000, DATA / "tdmpc2/tdmpc2/mw-drawer-open.csv",
+                                                               "success", {}),
+    }
+    assert set(got.index) == set(expected)  # nothing for metaworld_sparse or adroit
+    for key, (step, path, column, filters) in expected.items():
+        mean, n = raw_mean(path, step, column, **filters)
+        assert got.loc[key, "step"] == step and got.loc[key, "n_seeds"] == n
+        assert got.loc[key, "mean"] == pytest.approx(mean)
+        assert got.loc[key, "ci_low"] <= got.loc[key, "mean"] <= got.loc[key, "ci_high"]
+
+    write_report(report, tmp_path, formats=("png",))
+    table = pd.read_csv(tmp_path / "results.csv")
+    ours, theirs = table[table["codebase"] == "this repository"], table[table["codebase"] != "this repository"]
+    pd.testing.assert_frame_equal(ours.drop(columns=["codebase", "protocol", "our_step"]).reset_index(drop=True),
+                                  report.results.reset_index(drop=True), check_dtype=False)
+    assert len(theirs) == len(expected) and set(theirs["variant"]) == {"published baseline"}
+    row = theirs[(theirs["task"] == "hopper")].iloc[0]
+    assert row["codebase"] == "SimbaV2 repo (other codebase and protocol)" and row["step"] == 249_990
+    assert row["protocol"] == "MuJoCo v4*" and row["our_step"] == LAST
+    md = (tmp_path / "results.md").read_text()
+    assert "SAC, SimbaV2 repo [other codebase]" in md and "(n=10, step 249,990)" in md
+    assert "never part of our aggregates" in md
+    header = md.splitlines()[0].split(" | ")
+    assert header.index("sac") < header.index("SAC, SimbaV2 repo [other codebase]")
+    sparse = md.splitlines()[[line.startswith("| metaworld_sparse |") for line in md.splitlines()].index(True)]
+    assert "step" not in sparse  # no published value on the sparse task
+    assert r"SAC, TD-MPC2 repo [other codebase]" in (tmp_path / "results.tex").read_text()
+    index = (tmp_path / "index.md").read_text()
+    assert "[other codebase]" in index and "published baselines on 3 task(s)" in index
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+def _lines(fig, task):
+    ax = next(a for a in fig.axes if a.get_title() == task)
+    return {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+
+def test_learning_curves_hold_the_reference_lines(synthetic):
+    report = build_report(synthetic, reps=200)
+    lines = _lines(report.figures["curves_dmc"], "walker-run")
+    assert set(lines) == {"ace (n=2)", "sac (n=2)", "SAC, TD-MPC2 repo (action repeat 2*, 3 seeds)",
+                          "TD-MPC2, TD-MPC2 repo (action repeat 2, 3 seeds)",
+                          "SAC, SimbaV2 repo (action repeat 2*, 2 seeds)"}
+    sac = lines["SAC, TD-MPC2 repo (action repeat 2*, 3 seeds)"]
+    np.testing.assert_array_equal(sac.get_xdata(), [0, 100_000, 200_000])  # published steps up to ours, as logged
+    expected = [raw_mean(DATA / "tdmpc2/sac/walker-run.csv", s, "reward")[0] for s in (0, 100_000, 200_000)]
+    np.testing.assert_allclose(sac.get_ydata(), expected)
+    assert sac.get_linestyle() == "-." and sac.get_marker() == "s"
+
+    hopper = _lines(report.figures["curves_mujoco"], "hopper")["SAC, SimbaV2 repo (MuJoCo v4*, 10 seeds)"]
+    assert hopper.get_xdata()[0] == 1 and hopper.get_xdata()[-1] == 249_990 and len(hopper.get_xdata()) == 16
+
+    mw = _lines(report.figures["curves_metaworld"], "drawer-open")
+    assert "SAC, TD-MPC2 repo (Meta-World v2, goal per episode*, 3 seeds)" in mw
+    assert "TD-MPC2, TD-MPC2 repo (Meta-World v2, goal per episode, 3 seeds)" in mw
+    assert set(_lines(report.figures["curves_metaworld_sparse"], "drawer-open")) == {"ace (n=2)", "sac (n=2)"}
+    assert set(_lines(report.figures["curves_adroit"], "door")) == {"ace (n=2)", "sac (n=2)"}
+
+    legends = report.figures["curves_dmc"].legends
+    assert len(legends) == 2  # ours, and the published ones with what their step axes count
+    ref = legends[1]
+    assert {t.get_text() for t in ref.get_texts()} == {
+        "SAC, TD-MPC2 repo (action repeat 2*, 3 seeds)", "TD-MPC2, TD-MPC2 repo (action repeat 2, 3 seeds)",
+        "SAC, SimbaV2 repo (action repeat 2*, 2 seeds)"}
+    title = " ".join(ref.get_title().get_text().split())  # wrapped to the figure's width
+    assert "not rescaled" in title and "agent steps, each 2 simulator steps" in title and "env_step" in title
+    assert bl.UNDOCUMENTED in title
+    assert len(report.figures["curves_metaworld_sparse"].legends) == 1
+
+
+# --- baselines stay out of our statistics; the switch --------------------------------------------
+
+def test_baselines_never_change_our_statistics(synthetic):
+    with_refs, without = build_report(synthetic, reps=300), build_report(synthetic, reps=300, baselines="none")
+    for name in ("curves", "final", "results", "aggregates", "paper_aggregates"):
+        pd.testing.assert_frame_equal(getattr(with_refs, name), getattr(without, name), check_exact=True)
+    assert without.baseline_curves is None and without.baseline_results is None
+    assert len(with_refs.baseline_results) == 6
+    assert set(_lines(without.figures["curves_dmc"], "walker-run")) == {"ace (n=2)", "sac (n=2)"}
+    assert not any("published baseline" in n for n in without.notes)
+
+
+def test_switch_picks_sources(synthetic):
+    report = build_report(synthetic, reps=100, baselines="simbav2")
+    assert set(report.baseline_results["source"]) == {"simbav2"}
+    assert set(report.baseline_curves["baseline"]) == {"SAC, SimbaV2 repo"}
+    assert "TD-MPC2" not in report.figures["curves_dmc"].legends[1].get_title().get_text()
+    assert "curves_metaworld" in report.figures and len(report.figures["curves_metaworld"].legends) == 1
+
+
+def report_cli(*args):
+    return subprocess.run([sys.executable, "-m", "analysis.report", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_report_command_switch(synthetic, tmp_path):
+    proc = report_cli(synthetic, "--out", tmp_path / "r", "--reps", 100, "--formats", "png", "--baselines", "tdmpc2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "note: published baselines on 2 task(s)" in proc.stdout
+    table = pd.read_csv(tmp_path / "r" / "results.csv")
+    assert set(table["codebase"]) == {"this repository", "TD-MPC2 repo (other codebase and protocol)"}
+    assert (tmp_path / "r" / "baseline_curves.csv").is_file()
+
+    proc = report_cli(synthetic, "--out", tmp_path / "n", "--reps", 100, "--formats", "png", "--baselines", "none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(pd.read_csv(tmp_path / "n" / "results.csv")["codebase"]) == {"this repository"}
+    assert not (tmp_path / "n" / "baseline_curves.csv").exists()
+
+    proc = report_cli(synthetic, "--out", tmp_path / "x", "--baselines", "tdmpc2,simba")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "unknown baseline source 'simba'; valid choices: all, none, tdmpc2, simbav2" in proc.stderr
