@@ -109,6 +109,8 @@ def write_results(table: pd.DataFrame, out_dir: str | Path, stem: str = "results
     if baselines is not None and len(baselines):
         theirs = baselines.rename(columns={"baseline": "agent"}).assign(variant="published baseline")
         numbers = pd.concat([numbers, theirs[[c for c in theirs.columns if c != "source"]]], ignore_index=True)
+        counts = ["n_seeds", "step", "budget", "our_step"]  # integers with gaps (NaN would turn them into floats)
+        numbers[counts] = numbers[counts].astype("Int64")
         note, caption = f"\n{BASELINE_NOTE}\n", f"{caption}. {BASELINE_NOTE}"
     files = {out_dir / f"{stem}.csv": numbers.to_csv(index=False), out_dir / f"{stem}.md": to_markdown(shown) + note,
              out_dir / f"{stem}.tex": to_latex(shown, caption)}

@@ -222,6 +222,7 @@ def test_report_table_holds_published_values_at_our_last_step(synthetic, tmp_pat
     pd.testing.assert_frame_equal(ours.drop(columns=["codebase", "protocol", "our_step"]).reset_index(drop=True),
                                   report.results.reset_index(drop=True), check_dtype=False)
     assert len(theirs) == len(expected) and set(theirs["variant"]) == {"published baseline"}
+    assert "250000.0" not in (tmp_path / "results.csv").read_text()  # steps and budgets stay integers
     row = theirs[(theirs["task"] == "hopper")].iloc[0]
     assert row["codebase"] == "SimbaV2 repo (other codebase and protocol)" and row["step"] == 249_990
     assert row["protocol"] == "MuJoCo v4*" and row["our_step"] == LAST
