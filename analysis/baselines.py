@@ -67,10 +67,13 @@ _SIMBAV2_METRIC = "avg_return"
 def parse_selection(spec: str | Iterable[str]) -> tuple[str, ...]:
     """Sources to use from ``"all"``, ``"none"`` or a comma-separated list of source names."""
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
-    if names == ["all"]:
-        return tuple(SOURCES)
     if names in (["none"], []):
         return ()
+    if "none" in names:
+        raise ValueError(f"baselines {','.join(names)!r}: 'none' cannot be combined with sources; valid choices: "
+                         f"all, none, or a comma-separated list of {', '.join(SOURCES)}")
+    if "all" in names:
+        return tuple(SOURCES)
     bad = [n for n in names if n not in SOURCES]
     if bad:
         raise ValueError(f"unknown baseline source {bad[0]!r}; valid choices: {', '.join([*SELECTIONS, *SOURCES])}")

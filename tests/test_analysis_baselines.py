@@ -148,6 +148,9 @@ def test_selection_switch():
     assert bl.parse_selection("none") == ()
     assert bl.parse_selection("simbav2") == ("simbav2",)
     assert bl.parse_selection(" tdmpc2 , simbav2 ") == ("tdmpc2", "simbav2")
+    assert bl.parse_selection("all,tdmpc2") == ("tdmpc2", "simbav2")
+    with pytest.raises(ValueError, match="'none' cannot be combined with sources"):
+        bl.parse_selection("none,tdmpc2")
     with pytest.raises(ValueError, match="unknown baseline source 'tdmpc'; valid choices: all, none, tdmpc2, simbav2"):
         bl.parse_selection("tdmpc2,tdmpc")
     assert set(bl.load_baselines("simbav2")["source"]) == {"simbav2"}
