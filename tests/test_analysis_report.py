@@ -84,7 +84,8 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((out / "causal_weights").glob("*__sac.png"))  # SAC has no causal weights
 
-    table = pd.read_csv(out / "results.csv")
+    both = pd.read_csv(out / "results.csv")
+    table = both[both["codebase"] == "this repository"]
     assert len(table) == 4 and (table["n_seeds"] == 2).all()
     # The table's mean is the mean of the runs' final evaluations, computed here from the raw CSVs.
     for (domain, task, agent), row in table.set_index(["domain", "task", "agent"]).iterrows():
@@ -96,8 +97,19 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
     assert paper[("cheetah-run", "ace")] == 760 and paper[("cheetah-run", "sac")] == 550
     assert np.isnan(paper[("reach", "ace")])  # not a paper task
 
+    # Published baselines of both tasks, read at their last step at or before ours (800): their first, step 0.
+    theirs = both[both["codebase"] != "this repository"].set_index(["task", "agent"])
+    assert set(theirs.index) == {("reach", "SAC, TD-MPC2 repo"), ("reach", "TD-MPC2, TD-MPC2 repo"),
+                                 ("cheetah-run", "SAC, TD-MPC2 repo"), ("cheetah-run", "TD-MPC2, TD-MPC2 repo"),
+                                 ("cheetah-run", "SAC, SimbaV2 repo")}
+    assert (theirs["step"] == 0).all() and (theirs["our_step"] == 800).all()
+    refs = ROOT / "analysis" / "reference" / "baselines"
+    sac = pd.read_csv(refs / "tdmpc2" / "sac" / "cheetah-run.csv")
+    at_0 = sac.loc[sac["step"] == 0, "reward"].mean()
+    assert theirs.loc[("cheetah-run", "SAC, TD-MPC2 repo"), "mean"] == pytest.approx(at_0)
     md = (out / "results.md").read_text()
     assert "| cheetah-run |" in md and "| reach |" in md and "paper ACE" in md and "(n=2)" in md
+    assert "SAC, TD-MPC2 repo [other codebase]" in md and "(n=3, step 0)" in md
     tex = (out / "results.tex").read_text()
     assert r"\toprule" in tex and "cheetah-run" in tex and r"\bottomrule" in tex
     agg = pd.read_csv(out / "aggregates.csv")
@@ -157,7 +169,7 @@ def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     out = tmp_path / "nb_report"
-    params[0].source += f"\nRUNS_DIR = {str(results)!r}\nOUT_DIR = {str(out)!r}\nREPS = 300\n"
+    params[0].source += f"\nRUNS_DIR = {str(results)!r}\nOUT_DIR = {str(out)!r}\nREPS = 300\nBASELINES = 'simbav2'\n"
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -166,8 +178,12 @@ def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     assert len(images) == 8  # 2 curve grids, 2 aggregate figures, ablation, 2 causal-weight figures, wall-clock
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     assert "cheetah-run" in html and "(n=2)" in html
+    # The BASELINES parameter picks the sources: SimbaV2's SAC only (it has cheetah-run, not reach).
+    assert "SAC, SimbaV2 repo [other codebase]" in html and "TD-MPC2 repo [other codebase]" not in html
     assert (out / "results.csv").is_file() and (out / "curves_dmc.png").is_file()
-    assert len(pd.read_csv(out / "results.csv")) == 4
+    table = pd.read_csv(out / "results.csv")
+    assert (table["codebase"] == "this repository").sum() == 4
+    assert list(table.loc[table["codebase"] != "this repository", "agent"]) == ["SAC, SimbaV2 repo"]
 
 
 def test_wandb_history_converts_like_run_folders(tmp_path):
