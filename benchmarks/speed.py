@@ -7,7 +7,9 @@
    LiNGAM data per variable count, and a real Meta-World window. Full adjacency and the reward row
    only (what ACE computes); whether the order and matrix agree is reported too.
 2. Update step: updates/s of ``ACEAgent.update`` vs the plain official-style update
-   (``ace.agents.reference``) at 256-wide/batch 256 and at paper size (1024 x 3, batch 512).
+   (``ace.agents.reference``, float32) at the ``cpu`` preset's size (128 x 2, batch 128), 256 x 3 / 256
+   and paper size (1024 x 3, batch 512), for each ``agent.precision`` the device runs fast
+   (``fp32``; ``bf16`` on CPUs with AVX512-BF16/AMX and on CUDA; ``tf32`` on CUDA).
 3. End to end: env steps/s of a short Meta-World reach run with causal discovery on, official
    schedule (lingam, synchronous) vs ours (fast backend, background fit).
 
@@ -113,25 +115,34 @@ def _update_batch(bs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[dict], device: torch.device) -> None:
+    """One row per size and precision: ours against the float32 reference, measured interleaved."""
+    from ace.precision import PRECISIONS, precision_problem
+
+    precisions = [p for p in PRECISIONS if precision_problem(p, device) is None]
     with composer() as compose:
         for width, depth, bs in sizes:
-            cfg = compose([f"agent.width={width}", f"agent.depth={depth}", f"agent.batch_size={bs}"]).agent
-            torch.manual_seed(0)
-            agent = ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), cfg, device)
-            ref = ReferenceACE(agent)
+            agents = {}
+            for precision in precisions:
+                cfg = compose([f"agent.width={width}", f"agent.depth={depth}", f"agent.batch_size={bs}",
+                               f"agent.precision={precision}"]).agent
+                torch.manual_seed(0)
+                agents[precision] = ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), cfg, device)
+            ref = ReferenceACE(agents["fp32"])
             rng = np.random.default_rng(0)
             host = _update_batch(bs, rng)
             on_device = to_device(host, device)
+            runs = [("reference", ref.update, host)] + [(p, a.update, on_device) for p, a in agents.items()]
             rates = {}
-            # Interleaved twice so that a slow phase of the machine hits both alike.
-            for name, fn, batch in (("reference", ref.update, host), ("ours", agent.update, on_device)) * 2:
+            # Interleaved twice so that a slow phase of the machine hits all alike.
+            for name, fn, batch in runs * 2:
                 rates.setdefault(name, []).append(_rate(fn, batch, seconds, device))
-            row = {"section": "update", "case": f"w{width}xd{depth} b{bs}", "device": str(device),
-                   "threads": torch.get_num_threads(), "reference_per_s": max(rates["reference"]),
-                   "ours_per_s": max(rates["ours"])}
-            row["ratio"] = row["ours_per_s"] / row["reference_per_s"]
-            rows.append(row)
-            _print_row(row)
+            for precision in precisions:
+                row = {"section": "update", "case": f"w{width}xd{depth} b{bs}", "device": str(device),
+                       "precision": precision, "threads": torch.get_num_threads(),
+                       "reference_per_s": max(rates["reference"]), "ours_per_s": max(rates[precision])}
+                row["ratio"] = row["ours_per_s"] / row["reference_per_s"]
+                rows.append(row)
+                _print_row(row)
 
 
 def _rate(fn, batch, seconds: float, device: torch.device) -> float:
@@ -211,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_causal(vars_, args.samples, -1, rows, "cuda", args.repeats)
     if "update" in sections:
         print("update step (updates per second):")
-        sizes = [(256, 2, 256), (1024, 3, 512)]
+        sizes = [(128, 2, 128), (256, 3, 256), (1024, 3, 512)]
         bench_update(sizes, args.seconds, rows, torch.device("cpu"))
         if cuda:
             bench_update(sizes, args.seconds, rows, torch.device("cuda"))

@@ -18,6 +18,7 @@ from ace.causal import BACKENDS as CAUSAL_BACKENDS
 from ace.envs.factory import REWARD_TYPES, check_task
 from ace.envs.metaworld import GOAL_REGIMES
 from ace.logger import PROGRESS_MODES, WANDB_MODES
+from ace.precision import PRECISIONS, precision_problem
 
 POSITIVE_INTS = (
     "train.total_steps", "train.replay_size", "train.updates_per_step", "eval.every", "eval.episodes",
@@ -118,6 +119,7 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "agent.reset.mode", RESET_MODES)
     _choice(cfg, "agent.reset.rule", RESET_RULES)
     _choice(cfg, "agent.compile", COMPILE_MODES)
+    _choice(cfg, "agent.precision", PRECISIONS)
     _choice(cfg, "env.reward", REWARD_TYPES)
     if str(cfg.env.domain).startswith("metaworld"):
         _choice(cfg, "env.goals", GOAL_REGIMES)
@@ -129,6 +131,14 @@ def validate(cfg: DictConfig) -> None:
     device = str(cfg.device)
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, cuda:N")
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" or torch.cuda.is_available():  # (a missing GPU is reported where the device is resolved)
+        problem = precision_problem(cfg.agent.precision, torch.device(device))
+        if problem:
+            raise ConfigError(problem)
     try:
         check_task(cfg.env.domain, cfg.env.task)
     except ValueError as e:

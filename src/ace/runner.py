@@ -33,6 +33,7 @@ from ace.config import validate
 from ace.envs import env_rng_state, make_env, set_env_rng_state
 from ace.files import atomic_write_text
 from ace.logger import RunLogger
+from ace.plain_config import plain
 from ace.record import write_record
 from ace.timing import PhaseTimer
 
@@ -107,6 +108,7 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
         validate(cfg)
         self.cfg = cfg
+        self.settings = plain(cfg)
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(resolve_threads(cfg.threads))
@@ -231,7 +233,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
-        cfg, tc = self.cfg, self.cfg.train
+        cfg = self.settings  # plain attributes: the loop reads them every step
+        tc = cfg.train
         if self._resumed_env_rng is not None:
             # Checkpoints are taken at episode ends, before the reset: restoring the env's RNGs
             # makes this reset, and so the rest of the run, the same as without the interruption.
@@ -309,14 +312,14 @@ class Trainer:
         """Apply a finished fit that is due, and start a fit every ``interval`` steps (see CausalWorker)."""
         if self.causal_worker is None:
             return
-        c = self.cfg.agent.causal
+        c = self.settings.agent.causal
         with self.timer("causal"):
             result = self.causal_worker.due(self.step)
             if result is not None:
                 self._apply_causal(result)
             # A fit whose weights would only be applied after the run's end is not started.
             if (self.step % c.interval == 0 and self.window.full
-                    and self.step + c.delay <= self.cfg.train.total_steps):
+                    and self.step + c.delay <= self.settings.train.total_steps):
                 result = self.causal_worker.submit(self.step, self.window.chronological())
                 if result is not None:
                     self._apply_causal(result)
@@ -329,7 +332,7 @@ class Trainer:
         row = {k: mean_of(v) for k, v in acc.items()}
         row["updates"] = self.agent.updates
         row["episodes"] = self.episodes
-        if self.agent.updates >= self.cfg.agent.update_interval:
+        if self.agent.updates >= self.settings.agent.update_interval:
             row["dormancy"] = self.agent.dormancy()
         self.logger.log_train(self.step, {**row, **self.timer.row()})
 
