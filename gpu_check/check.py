@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gpu_check.budget import Log, Outcome, run_within  # noqa: E402
-from gpu_check.figures import Row, bench_rows, run_rows, test_rows  # noqa: E402
+from gpu_check.figures import Row, bench_rows, junit_rows, run_rows  # noqa: E402
 from gpu_check.manifest import WHEELS, wheel_filename_parts  # noqa: E402
 
 WHEEL_DIR = ROOT / "gpu_check" / "wheels"
@@ -131,7 +131,7 @@ def _bench(ctx: Context) -> list[list[str]]:
 PARTS = (
     Part("install", 20, "the carried wheels into a temporary folder", _install, _installed),
     Part("tests", 160, "pytest -m cuda: " + " ".join(CUDA_TEST_FILES), _tests,
-         lambda ctx: test_rows(ctx.work / "junit.xml")),
+         lambda ctx: junit_rows(ctx.work / "junit.xml")),
     Part("run", 150, f"src/run.py {' '.join(RUN_OVERRIDES)}", _run,
          lambda ctx: run_rows(ctx.work / "run" / "train.csv", steady_from=RUN_START_STEPS)),
     Part("bench", 75, f"benchmarks/speed.py {' '.join(BENCH_ARGS)}", _bench,
@@ -170,11 +170,10 @@ def preflight(ctx: Context) -> dict:
 
 
 def budgets(parts: list[Part], spent_s: float, total_s: float = TOTAL_BUDGET_S) -> list[float]:
-    """Each part's own budget, cut so that the parts after it keep theirs within the total."""
+    """Each part's own budget, in order, as long as the total allows: the last parts are cut first."""
     out, left = [], total_s - spent_s
-    for i, part in enumerate(parts):
-        later = sum(p.budget_s for p in parts[i + 1:])
-        out.append(max(0.0, min(part.budget_s, left - later)))
+    for part in parts:
+        out.append(max(0.0, min(part.budget_s, left)))
         left -= out[-1]
     return out
 

@@ -18,7 +18,7 @@ def fmt(value: float | int | str) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def test_rows(junit_xml: Path) -> list[Row]:
+def junit_rows(junit_xml: Path) -> list[Row]:
     """Outcome and seconds of every test in a pytest JUnit report, then the counts."""
     if not junit_xml.exists():
         return [("report", "missing", str(junit_xml.name))]
