@@ -133,7 +133,7 @@ PARTS = (
     Part("tests", 160, "pytest -m cuda: " + " ".join(CUDA_TEST_FILES), _tests,
          lambda ctx: junit_rows(ctx.work / "junit.xml")),
     Part("run", 150, f"src/run.py {' '.join(RUN_OVERRIDES)}", _run,
-         lambda ctx: run_rows(ctx.work / "run" / "train.csv", steady_from=RUN_START_STEPS)),
+         lambda ctx: run_rows(ctx.work / "run" / "train.csv", RUN_START_STEPS, "metaworld/reach 1024x3 b512")),
     Part("bench", 75, f"benchmarks/speed.py {' '.join(BENCH_ARGS)}", _bench,
          lambda ctx: bench_rows(ctx.work / "speed.csv")),
 )
@@ -262,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     log.write(f"gpu-check: {json.dumps(machine)}\n")
     if shutil.which("nvidia-smi"):
         run_within(["nvidia-smi"], 30, log)
-    outcomes = [run_part(part, budget, ctx, log, results)
-                for part, budget in zip(parts, budgets(parts, time.monotonic() - started), strict=True)]
+    outcomes = []
+    for part, budget in zip(parts, budgets(parts, time.monotonic() - started), strict=True):
+        outcomes.append(run_part(part, budget, ctx, log, results))
+        if part.name == "install" and not outcomes[-1].ok:
+            log.write("== the wheels did not install: nothing else can run\n")
+            break
     results.close()
     log.write(f"\n== summary ({time.monotonic() - started:.0f} s in all; every figure in gpu_check.csv)\n")
     log.write("\n".join(summary(ctx.out / "gpu_check.csv")) + "\n")

@@ -38,7 +38,7 @@ def junit_rows(junit_xml: Path) -> list[Row]:
     return rows + [("all", k, str(v)) for k, v in counts.items()]
 
 
-def run_rows(train_csv: Path, steady_from: int, target_steps: int = 1_000_000) -> list[Row]:
+def run_rows(train_csv: Path, steady_from: int, item: str = "run", target_steps: int = 1_000_000) -> list[Row]:
     """Speed of a training run from its train.csv, and the time a ``target_steps`` run would take.
 
     The projection is the run's elapsed time plus the remaining steps at the steady rate: that of the
@@ -51,7 +51,6 @@ def run_rows(train_csv: Path, steady_from: int, target_steps: int = 1_000_000) -
         rows = [r for r in csv.DictReader(f) if r.get("step")]
     if not rows:
         return [("train.csv", "rows", "0")]
-    item = "metaworld/reach paper size"
     last = rows[-1]
 
     def val(row: dict, key: str) -> float:

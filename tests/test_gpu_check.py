@@ -286,6 +286,20 @@ def test_missing_wheels_are_named(tmp_path, monkeypatch):
         check.preflight(check.Context(out=tmp_path, work=tmp_path, wheels=tmp_path))
 
 
+def test_the_check_writes_its_csv_and_log_and_stops_when_the_wheels_do_not_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(check, "probe_machine", lambda python: {"cuda_available": True, "gpu": "stand-in"})
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name, version in WHEELS.items():
+        (wheels / f"{name.replace('-', '_')}-{version}-{TAGS.get(name, 'py3-none-any')}.whl").write_text("torn")
+    out = tmp_path / "out"
+    assert check.main(["--out", str(out), "--wheels", str(wheels)]) == 1
+    csv_text = (out / "gpu_check.csv").read_text()
+    assert "machine,machine,gpu,stand-in" in csv_text and "install,part,status,failed (exit 1)" in csv_text
+    assert "tests,part" not in csv_text
+    assert "nothing else can run" in (out / "gpu_check.log").read_text()
+
+
 def test_dry_run_shows_the_plan_within_seven_minutes(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "gpu_check" / "check.py"), "--dry-run", "--wheels",
                            str(tmp_path)], capture_output=True, text=True, timeout=60)
