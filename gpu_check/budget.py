@@ -25,9 +25,9 @@ class Log:
     """The one log: everything is echoed to stdout and written to the file, until the file is full."""
 
     def __init__(self, path: Path, echo: TextIO = sys.stdout, max_bytes: int = MAX_LOG_BYTES):
-        self.file = open(path, "a", encoding="utf-8", errors="replace")
+        self.file = open(path, "w", encoding="utf-8", errors="replace")
         self.echo = echo
-        self.room = max_bytes - self.file.tell()
+        self.room = max_bytes
         self.lock = threading.Lock()
 
     def write(self, text: str) -> None:

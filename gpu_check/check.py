@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 from gpu_check.budget import Log, Outcome, run_within  # noqa: E402
 from gpu_check.figures import Row, bench_rows, junit_rows, run_rows  # noqa: E402
-from gpu_check.manifest import WHEELS, wheel_filename_parts  # noqa: E402
+from gpu_check.manifest import WHEELS, pinned_wheels  # noqa: E402
 
 WHEEL_DIR = ROOT / "gpu_check" / "wheels"
 TOTAL_BUDGET_S = 420  # 7 minutes
@@ -102,7 +102,7 @@ class Part:
 
 def _install(ctx: Context) -> list[list[str]]:
     return [[ctx.python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--no-cache-dir",
-             "--disable-pip-version-check", "--target", str(ctx.site), *map(str, sorted(ctx.wheels.glob("*.whl")))],
+             "--disable-pip-version-check", "--target", str(ctx.site), *map(str, pinned_wheels(ctx.wheels).values())],
             [ctx.python, "-c", "import gymnasium, hydra, metaworld, mujoco, omegaconf; "
                                "print('imported: mujoco', mujoco.__version__, 'gymnasium', gymnasium.__version__, "
                                "'hydra', hydra.__version__, 'omegaconf', omegaconf.__version__)"]]
@@ -141,8 +141,8 @@ PARTS = (
 
 def missing_wheels(folder: Path) -> list[str]:
     """Pinned wheels not in ``folder`` (a wheel of another version counts as missing)."""
-    have = {wheel_filename_parts(p.name) for p in folder.glob("*.whl")} if folder.is_dir() else set()
-    return [f"{n}=={v}" for n, v in WHEELS.items() if (n, v) not in have]
+    have = pinned_wheels(folder)
+    return [f"{n}=={v}" for n, v in WHEELS.items() if n not in have]
 
 
 def probe_machine(python: str) -> dict:

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gpu_check.closure import installed_requires, unmet_requirements, wheel_requires  # noqa: E402
-from gpu_check.manifest import BUILT_HERE, PLATFORMS, PYTHON_VERSION, WHEELS, wheel_filename_parts  # noqa: E402
+from gpu_check.manifest import BUILT_HERE, PLATFORMS, PYTHON_VERSION, WHEELS, pinned_wheels  # noqa: E402
 
 WHEEL_DIR = ROOT / "gpu_check" / "wheels"
 #: What travels with the checkout is limited (64 MiB with everything else); the issue allows about 50 MB.
@@ -53,33 +53,23 @@ def build_command(pin: str, dest: Path, find_links: Path | None = None) -> list[
     return pip("wheel", "--no-deps", "-w", str(dest), pin, find_links=find_links)
 
 
-def wheels_in(folder: Path) -> dict[str, Path]:
-    """``canonical name -> wheel file`` of the pinned versions found in ``folder``."""
-    found = {}
-    for path in sorted(folder.glob("*.whl")):
-        name, version = wheel_filename_parts(path.name)
-        if WHEELS.get(name) == version:
-            found[name] = path
-    return found
-
-
 def fetch(dest: Path = WHEEL_DIR, find_links: Path | None = None, run: Runner = subprocess.call,
           max_mb: float = MAX_TOTAL_MB) -> dict[str, Path]:
     """Make ``dest`` hold exactly the pinned wheels; download or build only what is missing."""
     dest.mkdir(parents=True, exist_ok=True)
-    keep = set(wheels_in(dest).values())
+    keep = set(pinned_wheels(dest).values())
     for path in dest.iterdir():
         if path not in keep:
             print(f"removing {path.name} (not a pinned wheel)")
             path.unlink()
-    have = wheels_in(dest)
+    have = pinned_wheels(dest)
     to_download = [f"{n}=={v}" for n, v in WHEELS.items() if n not in have and n not in BUILT_HERE]
     if to_download and run(download_command(to_download, dest, find_links)) != 0:
         raise FetchError(f"pip could not download {', '.join(to_download)} (see pip's message above)")
     for name in sorted(BUILT_HERE - set(have)):
         if run(build_command(f"{name}=={WHEELS[name]}", dest, find_links)) != 0:
             raise FetchError(f"pip could not build a wheel of {name}=={WHEELS[name]} (see pip's message above)")
-    got = wheels_in(dest)
+    got = pinned_wheels(dest)
     missing = sorted(set(WHEELS) - set(got))
     if missing:
         raise FetchError(f"no wheel for {', '.join(f'{n}=={WHEELS[n]}' for n in missing)} in {dest}")

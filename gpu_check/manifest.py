@@ -11,6 +11,7 @@ and every module the check imports, is carried or in the image.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 #: The machine's Python and wheel platforms (manylinux x86-64; pip matches each tag exactly).
 PYTHON_VERSION = "3.12"
@@ -82,3 +83,13 @@ def wheel_filename_parts(filename: str) -> tuple[str, str]:
     if not filename.endswith(".whl") or len(parts) not in (5, 6):
         raise ValueError(f"not a wheel file name: {filename}")
     return canonical(parts[0]), parts[1]
+
+
+def pinned_wheels(folder: Path) -> dict[str, Path]:
+    """``canonical name -> wheel file`` of the pinned versions in ``folder`` (other files are not looked at)."""
+    found = {}
+    for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
+        name, version = wheel_filename_parts(path.name)
+        if WHEELS.get(name) == version:
+            found[name] = path
+    return found

@@ -8,6 +8,7 @@ unimportable; the helper runs real pip against a local folder of stand-in wheels
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -172,7 +173,8 @@ def test_the_check_imports_only_what_is_carried_or_in_the_gpu_image(tmp_path, mo
     log.close()
     text = (ctx.out / "gpu_check.log").read_text()
     assert all(o.ok for o in outcomes), text[-4000:]
-    rows = {(r[0], r[2]): r[3] for r in (line.split(",") for line in (ctx.out / "x.csv").read_text().splitlines())}
+    with open(ctx.out / "x.csv", newline="") as f:
+        rows = {(r["part"], r["metric"]): r["value"] for r in csv.DictReader(f)}
     assert float(rows[("run", "steps")]) == 800 and float(rows[("run", "projected_1000k_h")]) > 0
     assert float(rows[("bench", "ratio")]) > 0 and float(rows[("bench", "ours_s")]) > 0
 
