@@ -100,7 +100,7 @@ class Part:
     figures: Callable[[Context], list[Row]]
 
 
-def _install(ctx: Context) -> list[list[str]]:
+def install_commands(ctx: Context) -> list[list[str]]:
     return [[ctx.python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--no-cache-dir",
              "--disable-pip-version-check", "--target", str(ctx.site), *map(str, pinned_wheels(ctx.wheels).values())],
             [ctx.python, "-c", "import gymnasium, hydra, metaworld, mujoco, omegaconf; "
@@ -108,33 +108,33 @@ def _install(ctx: Context) -> list[list[str]]:
                                "'hydra', hydra.__version__, 'omegaconf', omegaconf.__version__)"]]
 
 
-def _installed(ctx: Context) -> list[Row]:
+def installed_versions(ctx: Context) -> list[Row]:
     from importlib import metadata
 
     found = {d.metadata["Name"]: d.version for d in metadata.distributions(path=[str(ctx.site)])}
     return [(name, "version", version) for name, version in sorted(found.items())]
 
 
-def _tests(ctx: Context) -> list[list[str]]:
+def test_commands(ctx: Context) -> list[list[str]]:
     return [[ctx.python, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider", "-q", "-rfEs",
              f"--junitxml={ctx.work / 'junit.xml'}", *CUDA_TEST_FILES]]
 
 
-def _run(ctx: Context) -> list[list[str]]:
+def run_commands(ctx: Context) -> list[list[str]]:
     return [[ctx.python, "src/run.py", *RUN_OVERRIDES, f"hydra.run.dir={ctx.work / 'run'}"]]
 
 
-def _bench(ctx: Context) -> list[list[str]]:
+def bench_commands(ctx: Context) -> list[list[str]]:
     return [[ctx.python, "benchmarks/speed.py", *BENCH_ARGS, "--out", str(ctx.work / "speed.csv")]]
 
 
 PARTS = (
-    Part("install", 20, "the carried wheels into a temporary folder", _install, _installed),
-    Part("tests", 160, "pytest -m cuda: " + " ".join(CUDA_TEST_FILES), _tests,
+    Part("install", 20, "the carried wheels into a temporary folder", install_commands, installed_versions),
+    Part("tests", 160, "pytest -m cuda: " + " ".join(CUDA_TEST_FILES), test_commands,
          lambda ctx: junit_rows(ctx.work / "junit.xml")),
-    Part("run", 150, f"src/run.py {' '.join(RUN_OVERRIDES)}", _run,
+    Part("run", 150, f"src/run.py {' '.join(RUN_OVERRIDES)}", run_commands,
          lambda ctx: run_rows(ctx.work / "run" / "train.csv", RUN_START_STEPS, "metaworld/reach 1024x3 b512")),
-    Part("bench", 75, f"benchmarks/speed.py {' '.join(BENCH_ARGS)}", _bench,
+    Part("bench", 75, f"benchmarks/speed.py {' '.join(BENCH_ARGS)}", bench_commands,
          lambda ctx: bench_rows(ctx.work / "speed.csv")),
 )
 

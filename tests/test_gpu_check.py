@@ -157,7 +157,7 @@ def test_the_check_imports_only_what_is_carried_or_in_the_gpu_image(tmp_path, mo
     run = with_overrides(check.RUN_OVERRIDES, preset="smoke", device="cpu", **{
         "agent.compile": "off", "train.total_steps": "800", "train.start_steps": "200", "log.every": "200"})
     parts = [
-        check.Part("tests", 120, "collect", lambda c: [[*check._tests(c)[0], "--collect-only"]],
+        check.Part("tests", 120, "collect", lambda c: [[*check.test_commands(c)[0], "--collect-only"]],
                    lambda c: junit_rows(c.work / "junit.xml")),
         check.Part("run", 120, "smoke", lambda c: [[c.python, "src/run.py", *run, f"hydra.run.dir={c.work / 'run'}"]],
                    lambda c: run_rows(c.work / "run" / "train.csv", steady_from=200)),
