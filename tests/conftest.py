@@ -17,6 +17,11 @@ import torch
 from omegaconf import DictConfig
 
 from ace.config import composer
+from ace.envs.render import choose_gl_backend
+
+# In-process tests render (videos, the per-domain render check) as runs do: with the OpenGL backend
+# that src/run.py chooses, before any test imports MuJoCo. Subprocesses inherit it.
+choose_gl_backend()
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
