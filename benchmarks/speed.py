@@ -171,7 +171,8 @@ def bench_end_to_end(steps: int, rows: list[dict]) -> None:
 
     common = ["env=metaworld/reach", "preset=cpu", f"train.total_steps={steps}", "train.start_steps=500",
               "agent.causal.interval=1000", "agent.causal.window=2000", "eval.every=1000000", "eval.episodes=1",
-              "checkpoint.every=1000000", "log.every=1000000", "log.progress=lines", "wandb.mode=disabled"]
+              "checkpoint.every=1000000", "log.every=1000000", "log.progress=lines", "wandb.mode=disabled",
+              "eval.video.enabled=false"]
     variants = {"official (lingam, synchronous)": ["agent.causal.backend=lingam", "agent.causal.delay=0"],
                 "ours (fast, background)": ["agent.causal.backend=fast", "agent.causal.delay=500"]}
     results = {}

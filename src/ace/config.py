@@ -19,9 +19,11 @@ from ace.envs.factory import REWARD_TYPES, check_task
 from ace.envs.metaworld import GOAL_REGIMES
 from ace.logger import PROGRESS_MODES, WANDB_MODES
 from ace.precision import PRECISIONS, precision_problem
+from ace.video import BLOCK
 
 POSITIVE_INTS = (
     "train.total_steps", "train.replay_size", "train.updates_per_step", "eval.every", "eval.episodes",
+    "eval.video.every", "eval.video.size", "eval.video.fps",
     "checkpoint.every", "log.every", "env.episode_length", "agent.width", "agent.depth",
     "agent.batch_size", "agent.update_interval", "agent.causal.interval", "agent.causal.window",
     "agent.reset.interval",
@@ -86,6 +88,11 @@ def validate(cfg: DictConfig) -> None:
             f"agent.batch_size={cfg.agent.batch_size} is larger than the replay buffer "
             f"(train.replay_size={cfg.train.replay_size}); lower the batch or raise the capacity"
         )
+    if not isinstance(cfg.eval.video.enabled, bool):
+        raise ConfigError(f"eval.video.enabled={cfg.eval.video.enabled!r} must be true or false")
+    if cfg.eval.video.size % BLOCK:
+        raise ConfigError(f"eval.video.size={cfg.eval.video.size} must be a multiple of {BLOCK} "
+                          f"(e.g. 64, 128, 256): video frames are coded in {BLOCK}x{BLOCK} blocks")
     causal = cfg.agent.causal
     if causal.enabled and causal.window < 3:
         raise ConfigError(f"agent.causal.window={causal.window} must be at least 3 samples")

@@ -36,13 +36,21 @@ from ace.logger import RunLogger
 from ace.plain_config import plain
 from ace.record import write_record
 from ace.timing import PhaseTimer
+from ace.video import EpisodeFilm, EvalVideos
 
 log = logging.getLogger("ace")
 
-#: Settings a resumed run may change: they decide where and how fast things are computed, not what.
-SPEED_ONLY_KEYS = ("agent.compile", "train.replay_device", "agent.causal.device", "agent.causal.backend")
+#: Settings a resumed run may change: they decide where and how fast things are computed (or which
+#: evaluations are filmed), not what is learned.
+SPEED_ONLY_KEYS = ("agent.compile", "train.replay_device", "agent.causal.device", "agent.causal.backend",
+                   "eval.video")
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share an RNG stream with training ones
 DONE_FILE = "final.json"
+
+
+def make_eval_env(env_cfg: DictConfig, seed: int) -> gym.Env:
+    """The run's evaluation env: its own RNG stream, but the training goal where a task fixes one goal per run."""
+    return make_env(env_cfg, seed + EVAL_SEED_OFFSET, goal_seed=seed)
 
 
 def seed_everything(seed: int) -> None:
@@ -80,26 +88,41 @@ def resolve_replay_device(name: str, training: torch.device) -> torch.device | N
     raise ValueError(f"train.replay_device={name!r} is not one of: {', '.join(REPLAY_DEVICES)}")
 
 
-def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
-    """Mean return and success rate of deterministic episodes (success: at any step of the episode).
+def evaluation_episodes(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int,
+                        deterministic: bool = True, film: EpisodeFilm | None = None,
+                        ) -> tuple[list[float], list[float] | None]:
+    """Return and success (at any step) of each episode; successes are None where the task has no success signal.
 
     Every evaluation reseeds the env, so all evaluations of a run face the same initial states and
     goals: curves are less noisy and do not depend on history (a resumed run evaluates the same).
+    ``film`` records the first episode; rendering reads the simulation and draws no random numbers.
     """
     returns, successes, has_success = [], [], False
     for i in range(episodes):
         obs, _ = env.reset(seed=seed) if i == 0 else env.reset()
+        filming = film is not None and i == 0
+        if filming:
+            film.capture()
         done, ep_return, success = False, 0.0, False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=deterministic))
+            if filming:
+                film.capture()
             ep_return += float(reward)
             has_success |= "success" in info
             success |= bool(info.get("success", 0.0))
             done = terminated or truncated
         returns.append(ep_return)
         successes.append(float(success))
+    return returns, successes if has_success else None
+
+
+def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int,
+             film: EpisodeFilm | None = None) -> tuple[float, float]:
+    """Mean return and success rate of deterministic episodes (``evaluation_episodes``)."""
+    returns, successes = evaluation_episodes(agent, env, episodes, seed, film=film)
     # Tasks without a success signal (MuJoCo, DMC) report NaN, not a misleading 0.
-    return float(np.mean(returns)), float(np.mean(successes)) if has_success else float("nan")
+    return float(np.mean(returns)), float(np.mean(successes)) if successes is not None else float("nan")
 
 
 class Trainer:
@@ -116,8 +139,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
 
         self.env = make_env(cfg.env, cfg.seed)
-        # Its own RNG stream, but the training goal where a task fixes one goal per run.
-        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_SEED_OFFSET, goal_seed=cfg.seed)
+        self.eval_env = make_eval_env(cfg.env, cfg.seed)
         obs_dim = self.env.observation_space.shape[0]
         space = self.env.action_space
         if not isinstance(space, gym.spaces.Box):
@@ -155,6 +177,8 @@ class Trainer:
         if state is not None:
             self.logger.last_eval = state["last_eval"]
             log.info("resumed from %s at step %d", self.ckpt_dir, self.step)
+        self.videos = EvalVideos(cfg.eval.video, self.run_dir, cfg.env.domain, cfg.eval.every, cfg.train.total_steps,
+                                 self.logger)
         write_record(self.run_dir, overrides or [], self.device)
         write_job_marker(self.run_dir)
 
@@ -278,9 +302,9 @@ class Trainer:
                             self.agent.last_reset = None
 
                 if self.step % cfg.eval.every == 0 or self.step == tc.total_steps:
-                    with timer("eval"):
+                    with timer("eval"), self.videos.filming(self.step, self.eval_env) as film:
                         mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes,
-                                                           cfg.seed + EVAL_SEED_OFFSET)
+                                                        cfg.seed + EVAL_SEED_OFFSET, film)
                     self.logger.log_eval(self.step, mean_return, success, self.episodes)
                 if self.step % cfg.log.every == 0 and "critic_loss" in self.acc:
                     self._log_train(self.acc)
