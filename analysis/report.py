@@ -4,7 +4,8 @@
 
 writes learning curves per domain, aggregate scores (mean and IQM with stratified bootstrap CIs),
 the normalized-score bar chart, ablations, causal-weight diagnostics, wall-clock figures, the
-results table (CSV/Markdown/LaTeX) and ``index.md`` linking them. ``analysis/notebooks/results.ipynb``
+results table (CSV/Markdown/LaTeX), a poster frame per task and agent of the runs' evaluation videos
+and ``index.md`` linking them. ``analysis/notebooks/results.ipynb``
 shows the same, inline. Where a task matches, curves and table also show the learning curves other
 codebases published (``analysis.baselines``; ``--baselines none`` leaves them out).
 """
@@ -25,6 +26,7 @@ from analysis import plots, scores
 from analysis.reference import PAPER_CSV, load_paper_results
 from analysis.runs import load_table, run_index
 from analysis.tables import BASELINE_NOTE, display_table, to_markdown, write_results
+from analysis.videos import VIDEO_COLUMNS, latest_videos, video_markdown, write_posters
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Report:
     #: Published curves of other codebases on our tasks (analysis.baselines), never in the statistics above.
     baseline_curves: pd.DataFrame | None = None
     baseline_results: pd.DataFrame | None = None
+    #: Each run's latest evaluation video (``analysis.videos.latest_videos``).
+    videos: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIDEO_COLUMNS))
 
 
 def _optional(root: Path, source: str, index: pd.DataFrame) -> pd.DataFrame | None:
@@ -72,7 +76,7 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     aggregates = scores.aggregate(normalized, reps=reps, conf=conf, seed=seed)
     paper_agg = (scores.paper_aggregate(paper, final, return_normalizer=return_normalizer)
                  if paper is not None else None)
-    report = Report(runs, curves, final, results, aggregates, paper_agg, None)
+    report = Report(runs, curves, final, results, aggregates, paper_agg, None, videos=latest_videos(runs))
 
     unfinished = runs[~runs["finished"]]
     if len(unfinished):
@@ -154,11 +158,13 @@ def write_report(report: Report, out: str | Path, formats: tuple[str, ...] = ("p
     for name, fig in report.figures.items():
         written += plots.save(fig, out / name, formats)
         plt.close(fig)
-    written.append(_write_index(report, out, formats))
+    posters = write_posters(report.videos, out)
+    written += [f for pair in posters.values() for f in pair]
+    written.append(_write_index(report, out, formats, posters))
     return written
 
 
-def _write_index(report: Report, out: Path, formats: tuple[str, ...]) -> Path:
+def _write_index(report: Report, out: Path, formats: tuple[str, ...], posters: dict) -> Path:
     n = report.runs
     agents, seeds = ", ".join(sorted(n["agent"].unique())), ", ".join(map(str, sorted(n["seed"].unique())))
     lines = ["# Results report", "",
@@ -174,6 +180,7 @@ def _write_index(report: Report, out: Path, formats: tuple[str, ...]) -> Path:
         lines += [f"![{name}]({name}.png)" for name in report.figures]
     else:
         lines += [f"- {name}.{formats[0]}" for name in report.figures]
+    lines += ["", "## Videos", "", *video_markdown(report.videos, posters, out)]
     path = out / "index.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

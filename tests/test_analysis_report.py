@@ -1,9 +1,12 @@
 """analysis/ on a real results folder: smoke trainings of two agents x two seeds on two domains."""
 
 import json
+import re
 import subprocess
 import sys
+from urllib.parse import unquote
 
+import imageio.v3 as imageio
 import nbformat
 import numpy as np
 import pandas as pd
@@ -12,6 +15,7 @@ from conftest import ROOT, run_cli
 from nbclient import NotebookClient
 
 from ace.logger import RunLogger
+from ace.video import read_mp4, video_path, write_mp4
 from analysis.report import build_report
 from analysis.runs import LONG_COLUMNS, load_runs, load_table, run_index
 from analysis.wandb_runs import history_to_long
@@ -26,7 +30,17 @@ def results(tmp_path_factory):
     proc = run_cli("preset=smoke", "wandb.mode=disabled", "log.progress=lines", f"env={','.join(TASKS)}",
                    "agent=ace,sac", "seed=1,2", f"hydra.sweep.dir={root}", "-m", cwd=root, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Stand-in evaluation videos (filming itself is tested in test_video.py): run i's latest (step 800)
+    # ends on grey level 20 * (i + 1); one run also has an older one.
+    for i, run in enumerate(sorted(p.parent for p in root.rglob("final.json"))):
+        write_mp4(video_path(run, 800), [np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 20 * (i + 1), np.uint8)],
+                  fps=10)
+    write_mp4(video_path(root / "metaworld/reach/ace/seed=1", 400), [np.zeros((32, 32, 3), np.uint8)] * 2, fps=10)
     return root
+
+
+def _grey(run_index: int) -> int:
+    return 20 * (run_index + 1)
 
 
 def report_cli(*args, cwd):
@@ -119,6 +133,22 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
     index = (out / "index.md").read_text()
     assert "8 runs" in index and "![curves_dmc](curves_dmc.png)" in index
 
+    # Videos: a poster per task and agent (the lowest seed's latest video, its last frame), linking to a copy
+    # of that video, and every run's latest video linked where it lies.
+    runs = sorted(p.parent for p in results.rglob("final.json"))
+    assert "## Videos" in index
+    for domain, task, agent in {tuple(r.relative_to(results).parts[:3]) for r in runs}:
+        stem = f"videos/{domain}__{task}__{agent}"
+        seed1 = runs.index(results / domain / task / agent / "seed=1")
+        poster = imageio.imread(out / f"{stem}.png")
+        assert poster.shape == (32, 32, 3) and np.abs(poster.astype(int) - _grey(seed1)).max() <= 3
+        assert read_mp4(out / f"{stem}.mp4")[0].shape == (2, 32, 32, 3)
+        assert f"[![{domain}/{task} {agent}, seed 1, step 800]({stem}.png)]({stem}.mp4)" in index
+    links = [unquote(m) for m in re.findall(r"\[seed \d, step [\d,]+\]\(([^)]+)\)", index)]
+    assert len(links) == 8 and all(link.endswith("videos/step=800.mp4") for link in links)
+    latest = sorted((run / "videos/step=800.mp4").resolve() for run in runs)
+    assert sorted((out / link).resolve() for link in links) == latest
+
 
 def test_report_on_a_folder_without_runs_is_a_clear_error(tmp_path):
     proc = report_cli(tmp_path, "--out", tmp_path / "r", cwd=ROOT)
@@ -178,6 +208,7 @@ def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     assert len(images) == 8  # 2 curve grids, 2 aggregate figures, ablation, 2 causal-weight figures, wall-clock
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     assert "cheetah-run" in html and "(n=2)" in html
+    assert html.count("<video ") == 8 and html.count("data:video/mp4;base64,") == 8  # each run's latest video
     # The BASELINES parameter picks the sources: SimbaV2's SAC only (it has cheetah-run, not reach).
     assert "SAC, SimbaV2 repo [other codebase]" in html and "TD-MPC2 repo [other codebase]" not in html
     assert (out / "results.csv").is_file() and (out / "curves_dmc.png").is_file()
