@@ -18,6 +18,7 @@ from ace.envs import make_env
 from ace.envs import render as render_module
 from ace.envs.gymnasium_tasks import MissingDependencyError
 from ace.envs.render import RenderUnavailable, open_renderer
+from ace.evaluate import evaluate_run
 from ace.evaluate import main as evaluate_main
 from ace.runner import Trainer
 from ace.video import EvalVideos, read_mp4, run_videos
@@ -101,6 +102,27 @@ def test_evaluate_reproduces_the_final_evaluation_and_writes_only_evaluations(fi
     # The same policy on the same first episode: the run's own video of that evaluation, frame for frame.
     frames, _ = read_mp4(run / "evaluations" / result["video"])
     np.testing.assert_array_equal(frames, read_mp4(run / "videos/step=400.mp4")[0])
+
+
+def test_a_run_configured_for_a_gpu_is_evaluated_on_the_cpu(filmed_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(filmed_run, run, ignore=shutil.ignore_patterns("evaluations"))
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.device, cfg.agent.precision, cfg.agent.compile = "cuda", "tf32", "reduce-overhead"
+    OmegaConf.save(cfg, run / "config.yaml")
+    result = evaluate_run(run)
+    assert result["device"] == "cpu" and result["precision"] == "fp32" and "precision=tf32" in result["notes"][0]
+    assert result["return"]["mean"] == pd.read_csv(run / "eval.csv")["return"].iloc[-1]  # it trained in fp32
+
+
+def test_a_run_may_resume_with_other_video_settings(filmed_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(filmed_run, run, ignore=shutil.ignore_patterns("evaluations"))
+    (run / "final.json").unlink()
+    saved = OmegaConf.load(run / "config.yaml")
+    del saved.eval["video"]  # a run made before videos existed
+    OmegaConf.save(saved, run / "config.yaml")
+    assert Trainer(compose_cfg(*FILMED, "eval.video.fps=10"), run).step == 400
 
 
 def test_evaluate_refuses_a_folder_without_a_checkpoint(filmed_run, tmp_path, capsys):
