@@ -143,11 +143,14 @@ def test_bad_input_stops_before_training(tmp_path, args, message):
 
 def test_wandb_offline_writes_a_local_run(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("preset=smoke", "wandb.mode=offline", "train.total_steps=400", f"hydra.run.dir={run}",
-                   cwd=tmp_path)
+    proc = run_cli("preset=smoke", "wandb.mode=offline", "train.total_steps=400", "eval.video.enabled=true",
+                   f"hydra.run.dir={run}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     offline = list((run / "wandb").glob("offline-run-*"))
     assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+    # The final evaluation's video: in the run folder first, and in wandb's media.
+    assert (run / "videos/step=400.mp4").is_file() and list(offline[0].glob("files/media/videos/eval/*.mp4"))
+    assert "OpenGL_accelerate" not in proc.stdout + proc.stderr
 
 
 def test_crash_before_any_checkpoint_restarts_without_duplicate_rows(tmp_path):

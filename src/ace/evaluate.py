@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -194,8 +195,9 @@ def report(result: dict[str, Any], run_dir: Path) -> str:
              f"success {_fmt(result['success'], 2)}"]
     own = result.get("run_eval")
     if own is not None:
-        lines.append(f"the run's own evaluation at step {result['checkpoint_step']:,d}: return {own['return']:.2f}, "
-                     f"success {own['success']:.2f}")
+        success = "" if math.isnan(own["success"]) else f", success {own['success']:.2f}"
+        lines.append(f"the run's own evaluation at step {result['checkpoint_step']:,d}: return {own['return']:.2f}"
+                     f"{success}")
     lines += [f"note: {note}" for note in result["notes"]]
     if result["video"]:
         lines.append(f"video:   {folder / result['video']}")
