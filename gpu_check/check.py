@@ -52,7 +52,7 @@ RUN_STEPS, RUN_START_STEPS = 20_000, 10_000  # the paper preset's random-action 
 RUN_OVERRIDES = ("env=metaworld/reach", "preset=paper", f"train.total_steps={RUN_STEPS}",
                  f"train.start_steps={RUN_START_STEPS}", "agent.compile=reduce-overhead", "device=cuda",
                  "train.replay_device=auto", "agent.causal.device=auto", "wandb.mode=disabled",
-                 "log.progress=lines", "log.every=1000", "seed=1")
+                 "eval.video.enabled=false", "log.progress=lines", "log.every=1000", "seed=1")
 BENCH_ARGS = ("--device", "cuda", "--only", "causal", "--only", "update", "--vars", "24,44,68", "--samples", "10000",
               "--repeats", "3", "--sizes", "1024x3x512", "--compile", "off,reduce-overhead", "--seconds", "2")
 #: Run in the parts' processes: what torch and the machine are (no CUDA context in the check itself).

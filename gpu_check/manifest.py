@@ -45,6 +45,7 @@ LEFT_BEHIND = {
     "submitit": "SLURM launcher only",
     "lingam": "the reference causal backend; the check fits with the fast backend",
     "wandb": "the check runs with wandb.mode=disabled",
+    "imageio-ffmpeg": "evaluation videos only; the check runs with eval.video.enabled=false (and no OpenGL)",
 }
 
 #: The GPU image's Python packages ('nvidia-h200', image 'cuda', as read on 2026-11-17; versions where

@@ -142,7 +142,7 @@ def test_the_check_imports_only_what_is_carried_or_in_the_gpu_image(tmp_path, mo
     """The check's own commands, on this CPU, with everything else unimportable: CUDA tests collected,
     a smoke-size run with the check's settings, the bench's sections; their figures read back."""
     blocked = blocked_modules()
-    assert {"lingam", "wandb", "dm_control", "submitit", "gymnasium_robotics"} <= set(blocked)
+    assert {"lingam", "wandb", "dm_control", "submitit", "gymnasium_robotics", "imageio_ffmpeg"} <= set(blocked)
     assert not {"mujoco", "metaworld", "gymnasium", "hydra", "omegaconf", "torch", "sklearn"} & set(blocked)
     stand_in = tmp_path / "stand_in"
     stand_in.mkdir()
