@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_cfg
+from conftest import compose_cfg, run_cli
 from omegaconf import OmegaConf
 
 from ace.config import ConfigError, validate
@@ -137,10 +137,8 @@ def test_evaluate_refuses_a_folder_without_a_checkpoint(filmed_run, tmp_path, ca
 
 def test_a_run_that_cannot_render_trains_on_and_warns_once(filmed_run, tmp_path):
     run = tmp_path / "run"
-    env = {**os.environ, "MUJOCO_GL": "disable"}  # MuJoCo without OpenGL: no backend can render
-    proc = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "src/run.py"), *FILMED,
-                           f"hydra.run.dir={run}"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**env, "PYTHONWARNINGS": "ignore", "WANDB_SILENT": "true"})
+    # MuJoCo without OpenGL: no backend can render (as on a machine without EGL and OSMesa).
+    proc = run_cli(*FILMED, f"hydra.run.dir={run}", cwd=tmp_path, env={"MUJOCO_GL": "disable"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     warnings = [line for line in out.splitlines() if "video off" in line]
