@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run test bench gpu-wheels gpu-check lint clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,17 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/speed.py
 
+# GPU check (README, "GPU check"). Here, where PyPI is reachable: the wheels it carries, into gpu_check/wheels/.
+gpu-wheels: $(STAMP)
+	$(PY) gpu_check/fetch.py
+
+# There, on a CUDA machine without network: the image's python3 (CUDA torch), no venv. At most 7 minutes.
+OUT_DIR ?= gpu_check_results
+gpu-check:
+	$(PYTHON) gpu_check/check.py --out $(OUT_DIR)
+
 lint: $(STAMP)
-	$(PY) -m ruff check src tests analysis launchers benchmarks
+	$(PY) -m ruff check src tests analysis launchers benchmarks gpu_check
 
 clean:
-	rm -rf runs outputs multirun .pytest_cache
+	rm -rf runs outputs multirun .pytest_cache gpu_check_results

@@ -6,18 +6,25 @@ In a notebook the figures show inline; ``python -m analysis.report`` uses the sa
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from ace.timing import PHASES
+from analysis.baselines import UNDOCUMENTED, legend_label, step_notes
 from analysis.stats import bootstrap_ci
 
 VARIANT_COLORS = {"ACE": "#d62728", "SAC": "#1f77b4", "TD3": "#2ca02c", "ACE causal-only": "#ff7f0e",
                   "ACE reset-only": "#9467bd"}
+#: Published baselines (analysis.baselines): dash-dot with markers at their published steps, so they never
+#: read as one of our agents.
+BASELINE_STYLES = {"TD-MPC2, TD-MPC2 repo": ("#17becf", "^"), "SAC, TD-MPC2 repo": ("#7f7f7f", "s"),
+                   "SAC, SimbaV2 repo": ("#bcbd22", "D")}
 ABLATION_ORDER = ["ACE", "ACE causal-only", "ACE reset-only", "SAC", "TD3"]
 # With agent.causal.delay > 0 a fit runs beside training; what the loop spends on it is the wait.
 PHASE_LABELS = {"causal": "causal (training waits)"}
@@ -50,15 +57,19 @@ def _metric_label(metric: str) -> str:
 
 
 def learning_curves(curves: pd.DataFrame, domain: str, paper: pd.DataFrame | None = None,
-                    conf: float = 0.95) -> plt.Figure:
+                    conf: float = 0.95, baselines: pd.DataFrame | None = None) -> plt.Figure:
     """One panel per task of ``domain``: mean over seeds and its bootstrap band, per agent.
 
     Dashed lines are the paper's final values (at the paper's budget, which may be longer than
-    these runs) in the matching variant's color.
+    these runs) in the matching variant's color. ``baselines`` (``analysis.baselines.baseline_curves``):
+    published curves of other codebases, dash-dot, on the panels of the tasks and metric they match,
+    in a legend of their own that says what their step axis counts.
     """
     d = curves[curves["domain"] == domain]
     if d.empty:
         raise ValueError(f"no curves for domain {domain!r}; domains: {sorted(curves['domain'].unique())}")
+    refs = baselines[baselines["domain"] == domain] if baselines is not None else None
+    ref_labels = {name: legend_label(g) for name, g in refs.groupby("baseline")} if refs is not None else {}
     tasks = sorted(d["task"].unique())
     colors = agent_colors(curves)
     fig, axes = _grid(len(tasks))
@@ -75,21 +86,63 @@ def learning_curves(curves: pd.DataFrame, domain: str, paper: pd.DataFrame | Non
                 for value in ref.loc[ref["variant"] == variant, "value"]:
                     ax.axhline(value, color=colors[agent], linestyle="--", linewidth=1, alpha=0.8)
         metric = t["task_metric"].iloc[0]
+        if refs is not None:
+            mine = refs[(refs["task"] == task) & (refs["task_metric"] == metric)]
+            for name, g in mine.groupby("baseline", sort=True):
+                _reference_curve(ax, g.sort_values("step"), ref_labels[name])
         ax.set_title(task)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         ax.set_ylabel(_metric_label(metric))
         if metric == "success":
             ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
+    entries = _legend_entries(axes)
+    ours = [(h, lab) for lab, h in entries.items() if lab not in ref_labels.values()]
     if paper is not None:
-        handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1))
-        labels.append("paper, final (its budget)")
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), frameon=False,
+        ours.append((plt.Line2D([], [], color="black", linestyle="--", linewidth=1), "paper, final (its budget)"))
+    fig.legend(*zip(*ours, strict=True), loc="lower center", ncol=min(6, len(ours)), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
+    drawn = [(h, lab) for lab, h in entries.items() if lab in ref_labels.values()]
+    if drawn:
+        notes = ["Dash-dot: published by other codebases under their own protocols (never in our statistics), "
+                 "at the step they logged, not rescaled.", *step_notes(refs["source"])]
+        if any("*" in lab for _, lab in drawn):
+            notes.append(UNDOCUMENTED)
+        width = max(60, int(18 * fig.get_figwidth()))  # characters of 7-point text across the figure
+        title = "\n".join(textwrap.fill(n, width, subsequent_indent="  ") for n in notes)
+        ncol = min(len(drawn), len(tasks), 3)  # about one entry per panel width
+        fig.legend(*zip(*drawn, strict=True), loc="upper center", ncol=ncol, frameon=False, fontsize=8,
+                   title=title, title_fontsize=7, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(f"{domain}: mean over seeds, {int(conf * 100)}% bootstrap band")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
+
+
+def _steps_label(x: float, _pos: int) -> str:
+    """``250k``, ``1.5M``: step ticks that stay apart on narrow panels."""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:g}M"
+    return f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}"
+
+
+def _reference_curve(ax: plt.Axes, g: pd.DataFrame, label: str) -> None:
+    """A published curve: mean over its seeds, and its band where it has more than one seed."""
+    color, marker = BASELINE_STYLES.get(g["baseline"].iloc[0], ("black", "o"))
+    # Below our curves (zorder 2); at most about a dozen markers on densely published curves.
+    ax.plot(g["step"], g["mean"], color=color, linestyle="-.", linewidth=1.2, marker=marker, markersize=3,
+            markevery=max(1, len(g) // 12), label=label, zorder=1.9)
+    band = g[g["n_seeds"] > 1]
+    ax.fill_between(band["step"], band["ci_low"], band["ci_high"], color=color, alpha=0.12, linewidth=0, zorder=0.9)
+
+
+def _legend_entries(axes: Sequence[plt.Axes]) -> dict[str, object]:
+    """Legend handles by label over all panels (a label missing from the first panel still shows)."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    return entries
 
 
 def aggregate_intervals(agg: pd.DataFrame, by: str = "suite", conf: float = 0.95) -> plt.Figure:

@@ -4,8 +4,10 @@
 
 writes learning curves per domain, aggregate scores (mean and IQM with stratified bootstrap CIs),
 the normalized-score bar chart, ablations, causal-weight diagnostics, wall-clock figures, the
-results table (CSV/Markdown/LaTeX) and ``index.md`` linking them. ``analysis/notebooks/results.ipynb``
-shows the same, inline.
+results table (CSV/Markdown/LaTeX), a poster frame per task and agent of the runs' evaluation videos
+and ``index.md`` linking them. ``analysis/notebooks/results.ipynb``
+shows the same, inline. Where a task matches, curves and table also show the learning curves other
+codebases published (``analysis.baselines``; ``--baselines none`` leaves them out).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 from ace.files import atomic_write_text
+from analysis import baselines as published_baselines
 from analysis import plots, scores
 from analysis.reference import PAPER_CSV, load_paper_results
 from analysis.runs import load_table, run_index
-from analysis.tables import display_table, to_markdown, write_results
+from analysis.tables import BASELINE_NOTE, display_table, to_markdown, write_results
+from analysis.videos import VIDEO_COLUMNS, latest_videos, video_markdown, write_posters
 
 
 @dataclass
@@ -38,6 +42,11 @@ class Report:
     phase_seconds: pd.DataFrame | None
     figures: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Published curves of other codebases on our tasks (analysis.baselines), never in the statistics above.
+    baseline_curves: pd.DataFrame | None = None
+    baseline_results: pd.DataFrame | None = None
+    #: Each run's latest evaluation video (``analysis.videos.latest_videos``).
+    videos: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIDEO_COLUMNS))
 
 
 def _optional(root: Path, source: str, index: pd.DataFrame) -> pd.DataFrame | None:
@@ -48,9 +57,15 @@ def _optional(root: Path, source: str, index: pd.DataFrame) -> pd.DataFrame | No
 
 
 def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, reps: int = 2000, conf: float = 0.95,
-                 last_evals: int = 1, return_normalizer: str = "best", seed: int = 0) -> Report:
-    """Load every run under ``root`` and compute the report's tables and figures."""
+                 last_evals: int = 1, return_normalizer: str = "best", seed: int = 0,
+                 baselines: str = "all") -> Report:
+    """Load every run under ``root`` and compute the report's tables and figures.
+
+    ``baselines``: published curves to show beside ours: ``"all"``, ``"none"`` or a comma-separated
+    list of sources (``analysis.baselines.SOURCES``).
+    """
     root = Path(root)
+    sources = published_baselines.parse_selection(baselines)  # a bad name fails before any run is read
     runs = run_index(root)
     evals = load_table(root, "eval", runs)
     paper = load_paper_results(paper_csv) if paper_csv is not None else None
@@ -61,7 +76,7 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     aggregates = scores.aggregate(normalized, reps=reps, conf=conf, seed=seed)
     paper_agg = (scores.paper_aggregate(paper, final, return_normalizer=return_normalizer)
                  if paper is not None else None)
-    report = Report(runs, curves, final, results, aggregates, paper_agg, None)
+    report = Report(runs, curves, final, results, aggregates, paper_agg, None, videos=latest_videos(runs))
 
     unfinished = runs[~runs["finished"]]
     if len(unfinished):
@@ -71,8 +86,11 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     if len(diverged):
         report.notes.append(f"{len(diverged)} run(s) have a non-finite final score and are left out of the "
                             "statistics: " + ", ".join(diverged["run"]))
+    if sources:
+        _add_baselines(report, sources, reps=reps, conf=conf, seed=seed)
     for domain in sorted(curves["domain"].unique()):
-        report.figures[f"curves_{domain}"] = plots.learning_curves(curves, domain, paper, conf=conf)
+        report.figures[f"curves_{domain}"] = plots.learning_curves(curves, domain, paper, conf=conf,
+                                                                   baselines=report.baseline_curves)
     report.figures["aggregate_intervals"] = plots.aggregate_intervals(aggregates, conf=conf)
     report.figures["normalized_scores"] = plots.normalized_bars(aggregates, paper_agg)
     if final["variant"].nunique() > 1:
@@ -96,13 +114,34 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     return report
 
 
+def _add_baselines(report: Report, sources: tuple[str, ...], reps: int, conf: float, seed: int) -> None:
+    """Published curves of the tasks and metrics of our runs, up to our last step on each task.
+
+    The table reads them at our last evaluated step on the task: the furthest step that every seed
+    of an agent reached (the results table's ``step``), over agents.
+    """
+    matched = published_baselines.match_runs(published_baselines.load_baselines(sources), report.final)
+    curve_ends = report.curves.groupby(["domain", "task"])["step"].max().to_dict()
+    table_steps = report.results.groupby(["domain", "task"])["step"].max().to_dict()
+    report.baseline_curves = published_baselines.baseline_curves(matched, curve_ends, reps=reps, conf=conf, seed=seed)
+    report.baseline_results = published_baselines.values_at(matched, table_steps, reps=reps, conf=conf, seed=seed)
+    if len(matched):
+        shown = matched[["source", "baseline"]].drop_duplicates()
+        tasks = matched[["domain", "task"]].drop_duplicates()
+        report.notes.append(
+            f"published baselines on {len(tasks)} task(s): {'; '.join(shown['baseline'])} - other codebases under "
+            "their own protocols and step axes (analysis/reference/baselines/README.md), never in the aggregates")
+    else:
+        report.notes.append(f"no published baseline ({', '.join(sources)}) matches the tasks of these runs")
+
+
 def write_report(report: Report, out: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """Save every figure and table under ``out`` and an ``index.md`` that links them."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = write_results(report.results, out)
+    written = write_results(report.results, out, baselines=report.baseline_results)
     for name, table in (("aggregates", report.aggregates), ("curves", report.curves), ("final_scores", report.final),
                         ("runs", report.runs)):
         atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
@@ -110,17 +149,22 @@ def write_report(report: Report, out: str | Path, formats: tuple[str, ...] = ("p
     if report.paper_aggregates is not None:
         atomic_write_text(out / "paper_aggregates.csv", report.paper_aggregates.to_csv(index=False))
         written.append(out / "paper_aggregates.csv")
+    if report.baseline_curves is not None and len(report.baseline_curves):
+        atomic_write_text(out / "baseline_curves.csv", report.baseline_curves.to_csv(index=False))
+        written.append(out / "baseline_curves.csv")
     if report.phase_seconds is not None:
         atomic_write_text(out / "phase_seconds.csv", report.phase_seconds.to_csv())
         written.append(out / "phase_seconds.csv")
     for name, fig in report.figures.items():
         written += plots.save(fig, out / name, formats)
         plt.close(fig)
-    written.append(_write_index(report, out, formats))
+    posters = write_posters(report.videos, out)
+    written += [f for pair in posters.values() for f in pair]
+    written.append(_write_index(report, out, formats, posters))
     return written
 
 
-def _write_index(report: Report, out: Path, formats: tuple[str, ...]) -> Path:
+def _write_index(report: Report, out: Path, formats: tuple[str, ...], posters: dict) -> Path:
     n = report.runs
     agents, seeds = ", ".join(sorted(n["agent"].unique())), ", ".join(map(str, sorted(n["seed"].unique())))
     lines = ["# Results report", "",
@@ -128,12 +172,15 @@ def _write_index(report: Report, out: Path, formats: tuple[str, ...]) -> Path:
              f"agents {agents}, seeds {seeds}.", ""]
     lines += [f"- {note}" for note in report.notes]
     lines += ["", "## Final performance (mean over seeds [95% bootstrap CI])", "",
-              to_markdown(display_table(report.results)), "## Aggregates (normalized scores)", "",
+              to_markdown(display_table(report.results, baselines=report.baseline_results)),
+              BASELINE_NOTE if report.baseline_results is not None and len(report.baseline_results) else "",
+              "## Aggregates (normalized scores)", "",
               to_markdown(report.aggregates.round(2)), "## Figures", ""]
     if "png" in formats:
         lines += [f"![{name}]({name}.png)" for name in report.figures]
     else:
         lines += [f"- {name}.{formats[0]}" for name in report.figures]
+    lines += ["", "## Videos", "", *video_markdown(report.videos, posters, out)]
     path = out / "index.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
@@ -150,13 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--last-evals", type=int, default=1, help="final score = mean of a run's last N evaluations")
     p.add_argument("--normalize-returns", choices=scores.RETURN_NORMALIZERS, default="best",
                    help="reference that return tasks are divided by: best agent here, or the paper's ACE")
+    p.add_argument("--baselines", default="all",
+                   help="published curves of other codebases to show where tasks match: all (default), none, or "
+                        f"a comma-separated list of {', '.join(published_baselines.SOURCES)}")
     args = p.parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")
     try:
         report = build_report(args.runs_dir, None if args.paper == "none" else args.paper, reps=args.reps,
-                              conf=args.conf, last_evals=args.last_evals, return_normalizer=args.normalize_returns)
+                              conf=args.conf, last_evals=args.last_evals, return_normalizer=args.normalize_returns,
+                              baselines=args.baselines)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -41,8 +41,11 @@ USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, er
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
+    from ace.envs.render import choose_gl_backend
     from ace.runner import train
 
+    if cfg.eval.video.enabled:
+        choose_gl_backend()  # before MuJoCo is imported: it fixes its OpenGL backend once, at import
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:

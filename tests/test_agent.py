@@ -3,7 +3,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import compose_cfg
-from omegaconf import OmegaConf
 
 from ace.agents import ACEAgent
 
@@ -143,7 +142,7 @@ def test_paper_rule_skips_reset_when_nothing_is_dormant():
     agent.update(batch)
     agent.update(batch)
     policy = [p.detach().clone() for p in agent.policy.parameters()]
-    agent.cfg = OmegaConf.merge(agent.cfg, {"reset": {"tau": -1.0}})  # nothing can be dormant
+    agent.cfg.reset.tau = -1.0  # nothing can be dormant
     event = agent.reset()
     assert event["dormancy"] == 0.0 and event["factor"] == 1.0 and event["applied"] == 0.0
     assert all(torch.equal(p, q) for p, q in zip(agent.policy.parameters(), policy, strict=True))
@@ -166,3 +165,18 @@ def test_state_dict_roundtrip():
 def test_bad_causal_weight_shape():
     with pytest.raises(ValueError, match="shape"):
         make_agent().set_causal_weights(np.ones(2))
+
+
+def test_acting_draws_the_sampled_action_without_its_log_prob():
+    """policy.action (acting) consumes the same noise as policy.sample and returns its action bit for bit."""
+    from ace.agents.networks import GaussianPolicy
+
+    torch.manual_seed(0)
+    policy = GaussianPolicy(5, 3, 16, 2, -2 * torch.ones(3), torch.ones(3))
+    obs = torch.randn(4, 5)
+    torch.manual_seed(1)
+    sampled, _ = policy.sample(obs)
+    after_sample = torch.rand(1)
+    torch.manual_seed(1)
+    acted = policy.action(obs)
+    assert torch.equal(acted, sampled) and torch.equal(torch.rand(1), after_sample)

@@ -1,9 +1,12 @@
 """analysis/ on a real results folder: smoke trainings of two agents x two seeds on two domains."""
 
 import json
+import re
 import subprocess
 import sys
+from urllib.parse import unquote
 
+import imageio.v3 as imageio
 import nbformat
 import numpy as np
 import pandas as pd
@@ -12,6 +15,7 @@ from conftest import ROOT, run_cli
 from nbclient import NotebookClient
 
 from ace.logger import RunLogger
+from ace.video import read_mp4, video_path, write_mp4
 from analysis.report import build_report
 from analysis.runs import LONG_COLUMNS, load_runs, load_table, run_index
 from analysis.wandb_runs import history_to_long
@@ -26,7 +30,17 @@ def results(tmp_path_factory):
     proc = run_cli("preset=smoke", "wandb.mode=disabled", "log.progress=lines", f"env={','.join(TASKS)}",
                    "agent=ace,sac", "seed=1,2", f"hydra.sweep.dir={root}", "-m", cwd=root, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Stand-in evaluation videos (filming itself is tested in test_video.py): run i's latest (step 800)
+    # ends on grey level 20 * (i + 1); one run also has an older one.
+    for i, run in enumerate(sorted(p.parent for p in root.rglob("final.json"))):
+        write_mp4(video_path(run, 800), [np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 20 * (i + 1), np.uint8)],
+                  fps=10)
+    write_mp4(video_path(root / "metaworld/reach/ace/seed=1", 400), [np.zeros((32, 32, 3), np.uint8)] * 2, fps=10)
     return root
+
+
+def _grey(run_index: int) -> int:
+    return 20 * (run_index + 1)
 
 
 def report_cli(*args, cwd):
@@ -84,7 +98,8 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((out / "causal_weights").glob("*__sac.png"))  # SAC has no causal weights
 
-    table = pd.read_csv(out / "results.csv")
+    both = pd.read_csv(out / "results.csv")
+    table = both[both["codebase"] == "this repository"]
     assert len(table) == 4 and (table["n_seeds"] == 2).all()
     # The table's mean is the mean of the runs' final evaluations, computed here from the raw CSVs.
     for (domain, task, agent), row in table.set_index(["domain", "task", "agent"]).iterrows():
@@ -96,8 +111,19 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
     assert paper[("cheetah-run", "ace")] == 760 and paper[("cheetah-run", "sac")] == 550
     assert np.isnan(paper[("reach", "ace")])  # not a paper task
 
+    # Published baselines of both tasks, read at their last step at or before ours (800): their first, step 0.
+    theirs = both[both["codebase"] != "this repository"].set_index(["task", "agent"])
+    assert set(theirs.index) == {("reach", "SAC, TD-MPC2 repo"), ("reach", "TD-MPC2, TD-MPC2 repo"),
+                                 ("cheetah-run", "SAC, TD-MPC2 repo"), ("cheetah-run", "TD-MPC2, TD-MPC2 repo"),
+                                 ("cheetah-run", "SAC, SimbaV2 repo")}
+    assert (theirs["step"] == 0).all() and (theirs["our_step"] == 800).all()
+    refs = ROOT / "analysis" / "reference" / "baselines"
+    sac = pd.read_csv(refs / "tdmpc2" / "sac" / "cheetah-run.csv")
+    at_0 = sac.loc[sac["step"] == 0, "reward"].mean()
+    assert theirs.loc[("cheetah-run", "SAC, TD-MPC2 repo"), "mean"] == pytest.approx(at_0)
     md = (out / "results.md").read_text()
     assert "| cheetah-run |" in md and "| reach |" in md and "paper ACE" in md and "(n=2)" in md
+    assert "SAC, TD-MPC2 repo [other codebase]" in md and "(n=3, step 0)" in md
     tex = (out / "results.tex").read_text()
     assert r"\toprule" in tex and "cheetah-run" in tex and r"\bottomrule" in tex
     agg = pd.read_csv(out / "aggregates.csv")
@@ -106,6 +132,22 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
     assert (agg["ci_low"] <= agg["value"] + 1e-9).all() and (agg["value"] <= agg["ci_high"] + 1e-9).all()
     index = (out / "index.md").read_text()
     assert "8 runs" in index and "![curves_dmc](curves_dmc.png)" in index
+
+    # Videos: a poster per task and agent (the lowest seed's latest video, its last frame), linking to a copy
+    # of that video, and every run's latest video linked where it lies.
+    runs = sorted(p.parent for p in results.rglob("final.json"))
+    assert "## Videos" in index
+    for domain, task, agent in {tuple(r.relative_to(results).parts[:3]) for r in runs}:
+        stem = f"videos/{domain}__{task}__{agent}"
+        seed1 = runs.index(results / domain / task / agent / "seed=1")
+        poster = imageio.imread(out / f"{stem}.png")
+        assert poster.shape == (32, 32, 3) and np.abs(poster.astype(int) - _grey(seed1)).max() <= 3
+        assert read_mp4(out / f"{stem}.mp4")[0].shape == (2, 32, 32, 3)
+        assert f"[![{domain}/{task} {agent}, seed 1, step 800]({stem}.png)]({stem}.mp4)" in index
+    links = [unquote(m) for m in re.findall(r"\[seed \d, step [\d,]+\]\(([^)]+)\)", index)]
+    assert len(links) == 8 and all(link.endswith("videos/step=800.mp4") for link in links)
+    latest = sorted((run / "videos/step=800.mp4").resolve() for run in runs)
+    assert sorted((out / link).resolve() for link in links) == latest
 
 
 def test_report_on_a_folder_without_runs_is_a_clear_error(tmp_path):
@@ -157,7 +199,7 @@ def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     out = tmp_path / "nb_report"
-    params[0].source += f"\nRUNS_DIR = {str(results)!r}\nOUT_DIR = {str(out)!r}\nREPS = 300\n"
+    params[0].source += f"\nRUNS_DIR = {str(results)!r}\nOUT_DIR = {str(out)!r}\nREPS = 300\nBASELINES = 'simbav2'\n"
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -166,8 +208,13 @@ def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     assert len(images) == 8  # 2 curve grids, 2 aggregate figures, ablation, 2 causal-weight figures, wall-clock
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     assert "cheetah-run" in html and "(n=2)" in html
+    assert html.count("<video ") == 8 and html.count("data:video/mp4;base64,") == 8  # each run's latest video
+    # The BASELINES parameter picks the sources: SimbaV2's SAC only (it has cheetah-run, not reach).
+    assert "SAC, SimbaV2 repo [other codebase]" in html and "TD-MPC2 repo [other codebase]" not in html
     assert (out / "results.csv").is_file() and (out / "curves_dmc.png").is_file()
-    assert len(pd.read_csv(out / "results.csv")) == 4
+    table = pd.read_csv(out / "results.csv")
+    assert (table["codebase"] == "this repository").sum() == 4
+    assert list(table.loc[table["codebase"] != "this repository", "agent"]) == ["SAC, SimbaV2 repo"]
 
 
 def test_wandb_history_converts_like_run_folders(tmp_path):

@@ -187,3 +187,31 @@ def test_paper_tasks_are_exactly_the_benchmark_tasks():
     bench = yaml.safe_load((CONF / "benchmark" / "ace29.yaml").read_text())["benchmark"]["tasks"]
     paper = load_paper_results()
     assert {tuple(k.split("/")) for k in bench} == set(zip(paper["domain"], paper["task"], strict=True))
+
+
+def test_probability_of_improvement_on_known_answers():
+    from analysis.stats import probability_of_improvement
+
+    # X beats Y on every pair of task a, loses every pair on task b: 1/2 on average.
+    p, lo, hi = probability_of_improvement({"a": [5, 6, 7], "b": [0, 1]}, {"a": [1, 2], "b": [3, 4, 5]})
+    assert p == 0.5 and lo <= p <= hi
+    # Ties count half: x=[1,2,3] vs y=[2]: 0 + 1/2 + 1 over 3 pairs.
+    assert probability_of_improvement({"t": [1, 2, 3]}, {"t": [2]})[0] == pytest.approx(0.5)
+    assert probability_of_improvement({"t": [2, 3, 3]}, {"t": [2]})[0] == pytest.approx(5 / 6)
+    # Complete separation gives 1 with a zero-width interval; tasks missing from Y are ignored.
+    assert probability_of_improvement({"t": [2, 3], "only_x": [0]}, {"t": [0, 1]}) == (1.0, 1.0, 1.0)
+    assert np.isnan(probability_of_improvement({"t": [1]}, {"u": [1]})[0])
+
+
+def test_probability_of_improvement_agrees_with_mann_whitney_and_covers_the_truth():
+    from scipy.stats import mannwhitneyu
+
+    from analysis.stats import probability_of_improvement
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0.5, 1.0, 40), rng.normal(0.0, 1.0, 30)
+    u = mannwhitneyu(x, y, alternative="greater").statistic
+    p, lo, hi = probability_of_improvement({"t": x}, {"t": y})
+    assert p == pytest.approx(u / (40 * 30))
+    truth = 0.6382  # P(N(0.5,1) > N(0,1)) = Phi(0.5 / sqrt(2))
+    assert lo < truth < hi and 0.1 < hi - lo < 0.4

@@ -48,6 +48,8 @@ def test_listed_budgets_and_metrics_match_the_env_configs():
             assert cfg.train.total_steps == expected == listed[env]["budget"], env
             assert cfg.env.metric == listed[env]["metric"], env
             assert cfg.experiment == "ace29_paper"
+            if domain.startswith("metaworld"):
+                assert cfg.env.goals == "fixed", env  # the paper's protocol: one goal per seed
 
 
 def test_launcher_dry_run_lists_runs_without_training(tmp_path):

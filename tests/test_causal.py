@@ -77,3 +77,23 @@ def test_unknown_backend_names_the_choices():
     s, a, r = lingam_data(n=100)
     with pytest.raises(ValueError, match=r"agent.causal.backend='causallearn' is not one of \('fast', 'lingam'\)"):
         reward_action_coefficients(s, a, r, backend="causallearn")
+
+
+def test_non_finite_coefficients_reach_the_weights_only_on_the_official_path(monkeypatch):
+    """drop_constant_columns=false is the official fit: a NaN coefficient is passed on (softmax -> NaN),
+    as the official code does; the default path maps it to 0."""
+    import ace.causal as causal
+
+    rng = np.random.default_rng(0)
+    s, a = rng.uniform(size=(50, 3)), rng.uniform(-1, 1, size=(50, 2))
+    r = a @ [1.0, -1.0]
+
+    def nan_fit(data, backend, device):
+        B = np.zeros((data.shape[1], data.shape[1]))
+        B[-1, -3] = np.nan  # the first action's coefficient
+        return B
+
+    monkeypatch.setattr(causal, "_fit_adjacency", nan_fit)
+    official = causal.action_reward_weights(s, a, r, drop_constant_columns=False)
+    assert np.isnan(official).all()
+    np.testing.assert_array_equal(causal.reward_action_coefficients(s, a, r, drop_constant_columns=True), [0.0, 0.0])

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import lingam_data
 
 import ace.direct_lingam as dl
 from ace.direct_lingam import direct_lingam
@@ -14,30 +15,6 @@ from ace.direct_lingam import direct_lingam
 lingam = pytest.importorskip("lingam")
 
 LAWS = ("uniform", "laplace", "exponential", "mixture")
-
-
-def lingam_data(n: int, p: int, seed: int, law: str, density: float = 0.4) -> np.ndarray:
-    """x = B x + e for a random DAG (random causal order, edge probability ``density``)."""
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(p)
-    B = np.zeros((p, p))
-    for a in range(p):
-        for b in range(a):
-            if rng.random() < density:
-                B[perm[a], perm[b]] = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0)
-    if law == "uniform":
-        E = rng.uniform(-1.0, 1.0, (n, p))
-    elif law == "laplace":
-        E = rng.laplace(size=(n, p))
-    elif law == "exponential":
-        E = rng.exponential(size=(n, p)) - 1.0
-    else:  # bimodal mixture of two Gaussians
-        E = np.where(rng.random((n, p)) < 0.5, rng.normal(-1.0, 0.5, (n, p)), rng.normal(1.0, 0.5, (n, p)))
-    E *= rng.uniform(0.5, 2.0, p)
-    X = np.zeros((n, p))
-    for i in perm:
-        X[:, i] = X @ B[i] + E[:, i]
-    return X
 
 
 def reference(X: np.ndarray) -> tuple[list[int], np.ndarray]:
@@ -258,17 +235,6 @@ def test_rejects_bad_input(X, message):
         direct_lingam(X)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_matches_cpu():
-    X = lingam_data(3000, 12, seed=2, law="uniform")
-    order, B = direct_lingam(X)
-    order_c, B_c = direct_lingam(X, device="cuda")
-    assert order_c == order
-    np.testing.assert_allclose(B_c, B, rtol=1e-9, atol=1e-12)
-    order_t, _ = direct_lingam(torch.from_numpy(X).cuda())
-    assert order_t == order
-
-
 def test_fortran_ordered_input_is_left_untouched():
     """``data[:, mask]`` is Fortran-ordered; the order search must not residualise the caller's array."""
     X = np.asfortranarray(lingam_data(500, 6, 11, "uniform"))
@@ -287,7 +253,8 @@ def metaworld_window(task: str, n: int = 2000, seed: int = 1) -> np.ndarray:
     from ace.causal import random_action_window
     from ace.envs import make_env
 
-    env = make_env(compose_cfg(f"env={task}").env, seed)
+    # Goals drawn per episode (MT1): goal columns vary, the harder case for the equality check.
+    env = make_env(compose_cfg(f"env={task}", "env.goals=random").env, seed)
     try:
         return random_action_window(env, n, seed)
     finally:

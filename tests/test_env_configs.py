@@ -55,7 +55,13 @@ def test_env_config_builds_seeds_and_steps(name):
     # A used env replays them too, up to ~1e-7 that MuJoCo's solver warm start carries over.
     np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-5)
     np.testing.assert_allclose(a[1], b[1], rtol=0, atol=1e-5)
-    other, _ = env.reset(seed=12)
+    if cfg.get("goals") == "fixed":
+        # One goal per run, drawn when the env is built: a reset with another seed keeps it (and
+        # Meta-World's start is the goal's), another run's env gets another goal.
+        np.testing.assert_allclose(env.reset(seed=12)[0], first, rtol=0, atol=1e-5)
+        other, _ = make_env(cfg, seed=12).reset(seed=12)
+    else:
+        other, _ = env.reset(seed=12)
     if name not in DETERMINISTIC_START:
         assert not np.array_equal(other, first)
 
@@ -80,3 +86,21 @@ def test_domain_budgets():
     assert compose_cfg("env=panda/reach-joints").env.budget == 100_000
     assert compose_cfg("env=metaworld/hammer").train.total_steps == 1_000_000
     assert compose_cfg("env=dmc/walker-run", "preset=smoke").train.total_steps == 800  # presets still shrink
+
+
+def test_adroit_episode_lengths_are_the_registered_ones():
+    """Adroit configs use the episode length gymnasium-robotics registers (200 for all four, pen too)."""
+    import gymnasium as gym
+    import gymnasium_robotics
+
+    from ace.envs.gymnasium_tasks import ADROIT
+
+    gym.register_envs(gymnasium_robotics)
+    for task, env_id in ADROIT.items():
+        assert compose_cfg(f"env=adroit/{task}").env.episode_length == gym.spec(env_id).max_episode_steps
+
+
+def test_metaworld_configs_default_to_one_goal_per_run():
+    for name in ("metaworld/drawer-open", "metaworld_sparse/window-open"):
+        assert compose_cfg(f"env={name}").env.goals == "fixed"
+    assert compose_cfg("env=metaworld/reach", "env.goals=random").env.goals == "random"

@@ -6,8 +6,12 @@ from omegaconf import OmegaConf
 from ace.envs import UnknownTaskError, available_tasks, make_env
 
 
-def env_cfg(task="reach", reward="dense", domain="metaworld", episode_length=200):
-    return OmegaConf.create({"domain": domain, "task": task, "reward": reward, "episode_length": episode_length})
+def env_cfg(task="reach", reward="dense", domain="metaworld", episode_length=200, goals="fixed"):
+    return OmegaConf.create({"domain": domain, "task": task, "reward": reward, "episode_length": episode_length,
+                             "goals": goals})
+
+
+GOAL = slice(36, 39)  # Meta-World's observed goal position
 
 
 def test_all_fifty_metaworld_tasks_are_listed():
@@ -79,14 +83,60 @@ def test_unknown_task_names_close_matches():
 
 def test_reseeding_an_used_env_replays_its_goal_sequence():
     """Evaluation reseeds its env each time; the episodes must then start identically."""
-    env = make_env(env_cfg(), seed=9)
+    env = make_env(env_cfg(goals="random"), seed=9)
     first = [env.reset(seed=9)[0]] + [env.reset()[0] for _ in range(3)]
     for _ in range(20):
         env.step(env.action_space.sample())
     again = [env.reset(seed=9)[0]] + [env.reset()[0] for _ in range(3)]
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[0][36:39], first[1][36:39])  # each reset draws a new goal
+    assert not np.array_equal(first[0][GOAL], first[1][GOAL])  # each reset draws a new goal
+
+
+def _goals(env, resets: int, seed: int | None = None) -> list[np.ndarray]:
+    out = [env.reset(seed=seed)[0][GOAL]]
+    for _ in range(resets - 1):
+        for _ in range(5):
+            env.step(env.action_space.sample())
+        out.append(env.reset()[0][GOAL])
+    return out
+
+
+@pytest.mark.parametrize(("task", "domain", "reward"), [("drawer-open", "metaworld", "dense"),
+                                                        ("hand-insert", "metaworld_sparse", "sparse")])
+def test_fixed_goals_one_goal_per_seed_shared_by_the_evaluation_env(task, domain, reward):
+    cfg = env_cfg(task, reward, domain, goals="fixed")
+    train = _goals(make_env(cfg, seed=4), 4, seed=4)
+    for g in train[1:]:
+        np.testing.assert_array_equal(g, train[0])
+    # The runner's evaluation env: its own seed, the training seed's goal, over repeated evaluations.
+    evaluation = make_env(cfg, seed=4 + 1_000_003, goal_seed=4)
+    for g in _goals(evaluation, 3, seed=4 + 1_000_003) + _goals(evaluation, 2, seed=4 + 1_000_003):
+        np.testing.assert_array_equal(g, train[0])
+    other = {tuple(make_env(cfg, seed=s).reset(seed=s)[0][GOAL]) for s in (5, 6, 7)}
+    assert tuple(train[0]) not in other and len(other) == 3  # another seed, another goal
+
+
+def test_random_goals_change_at_every_reset():
+    goals = _goals(make_env(env_cfg("drawer-open", goals="random"), seed=4), 4, seed=4)
+    assert len({tuple(g) for g in goals}) == 4
+
+
+def test_fixed_goals_episodes_start_identically():
+    """Official protocol: every episode of a run starts from the same state (frozen goal and layout)."""
+    env = make_env(env_cfg("hammer", goals="fixed"), seed=2)
+    first = env.reset(seed=2)[0]
+    for _ in range(3):
+        for _ in range(10):
+            env.step(env.action_space.sample())
+        np.testing.assert_array_equal(env.reset()[0], first)
+
+
+def test_unknown_goal_regime_and_too_long_episodes_are_refused():
+    with pytest.raises(ValueError, match="env.goals='fixd' is not one of: fixed, random"):
+        make_env(env_cfg(goals="fixd"), seed=0)
+    with pytest.raises(ValueError, match="exceeds Meta-World's limit of 500"):
+        make_env(env_cfg(episode_length=501), seed=0)
 
 
 def test_missing_optional_dependency_names_the_install_command():

@@ -10,7 +10,7 @@ from conftest import compose_cfg
 from torch import nn
 
 from ace.agents import ACEAgent
-from ace.agents.common import soft_update_
+from ace.agents.common import COMPILE_MODES, soft_update_
 from ace.agents.networks import TwinQ
 from ace.agents.reference import PlainTwinQ, ReferenceACE
 from ace.dormancy import soft_reset_
@@ -19,10 +19,10 @@ from ace.runner import mean_of
 OBS, ACT = 7, 3
 
 
-def make_agent(*overrides):
+def make_agent(*overrides, device="cpu"):
     cfg = compose_cfg("preset=smoke", "agent.width=24", "agent.depth=3", *overrides).agent
     torch.manual_seed(0)
-    return ACEAgent(OBS, ACT, -np.ones(ACT), np.ones(ACT), cfg, torch.device("cpu"))
+    return ACEAgent(OBS, ACT, -np.ones(ACT), np.ones(ACT), cfg, torch.device(device))
 
 
 def batches(n, size=32, seed=0):
@@ -125,18 +125,31 @@ def test_soft_reset_draws_each_ensemble_member_orthogonal():
     assert torch.count_nonzero(twin.layers[1].bias) == 0
 
 
-@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")),
-                    reason="torch.compile on a CPU needs a C++ compiler (Debian: apt-get install g++)")
-def test_compiled_networks_give_the_eager_updates():
+NEEDS_CXX = pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")),
+                               reason="torch.compile on a CPU needs a C++ compiler (Debian: apt-get install g++)")
+#: The CPU with the default mode; every mode on a GPU (reduce-overhead and max-autotune capture CUDA graphs).
+COMPILED = [pytest.param("cpu", "default", marks=NEEDS_CXX),
+            *(pytest.param("cuda", mode, marks=pytest.mark.cuda) for mode in COMPILE_MODES if mode != "off")]
+
+
+@pytest.mark.parametrize("device,mode", COMPILED)
+def test_compiled_networks_give_the_eager_updates(device, mode):
     """agent.compile compiles the networks in place (checkpoint keys unchanged), same numbers as eager."""
-    eager, compiled = make_agent(), make_agent("agent.compile=default")
+    eager, compiled = make_agent(device=device), make_agent(f"agent.compile={mode}", device=device)
     assert list(compiled.critic.state_dict()) == list(eager.critic.state_dict())
-    for i, batch in enumerate(batches(2)):
+    for i, batch in enumerate(batches(3)):  # critic+actor, critic, critic+actor
         torch.manual_seed(i)
         a = eager.update(batch)
         torch.manual_seed(i)
         b = compiled.update(batch)
         for k in a:
             assert float(b[k]) == pytest.approx(float(a[k]), rel=1e-4, abs=1e-6), (i, k)
+    if device == "cuda":  # acting (batch 1) after updating: another graph, the same actions (a CPU recompiles slowly)
+        obs = np.linspace(-1, 1, OBS, dtype=np.float32)
+        np.testing.assert_allclose(compiled.act(obs, deterministic=True), eager.act(obs, deterministic=True),
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_unknown_compile_mode_is_refused():
     with pytest.raises(ValueError, match="agent.compile='jit' is not one of"):
         make_agent("agent.compile=jit")

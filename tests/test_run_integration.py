@@ -86,9 +86,10 @@ def test_finished_run_is_not_run_again(smoke_sweep):
     assert (run / "eval.csv").read_text() == before
 
 
-def test_crash_resume_and_corrupted_checkpoint(tmp_path):
+@pytest.mark.parametrize("goals", ["fixed", "random"])
+def test_crash_resume_and_corrupted_checkpoint(tmp_path, goals):
     run = tmp_path / "run"
-    args = [*SMOKE, "seed=3", f"hydra.run.dir={run}"]
+    args = [*SMOKE, "seed=3", f"env.goals={goals}", f"hydra.run.dir={run}"]
     assert run_cli(*args, cwd=tmp_path).returncode == 0
     uninterrupted = {name: pd.read_csv(run / name) for name in ("eval.csv", "train.csv", "causal_weights.csv")}
     # Pretend the run died after the step-400 checkpoint and left a torn step-800 file.
@@ -116,19 +117,24 @@ def test_relaunch_with_a_different_config_is_refused(tmp_path):
     run = tmp_path / "run"
     assert run_cli(*SMOKE, f"hydra.run.dir={run}", cwd=tmp_path).returncode == 0
     (run / "final.json").unlink()
-    proc = run_cli(*SMOKE, "agent.lr=0.001", f"hydra.run.dir={run}", cwd=tmp_path)
-    assert proc.returncode == 2
-    (line,) = proc.stderr.strip().splitlines()
-    assert "already holds a run with a different config (differs in: agent)" in line and "experiment=" in line
+    for change, differs_in in (("agent.lr=0.001", "agent"), ("env.goals=random", "env")):
+        proc = run_cli(*SMOKE, change, f"hydra.run.dir={run}", cwd=tmp_path)
+        assert proc.returncode == 2
+        (line,) = proc.stderr.strip().splitlines()
+        assert f"already holds a run with a different config (differs in: {differs_in})" in line
+        assert "experiment=" in line
 
 
 def test_wandb_offline_writes_a_local_run(tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("preset=smoke", "wandb.mode=offline", "train.total_steps=400", f"hydra.run.dir={run}",
-                   cwd=tmp_path)
+    proc = run_cli("preset=smoke", "wandb.mode=offline", "train.total_steps=400", "eval.video.enabled=true",
+                   f"hydra.run.dir={run}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     offline = list((run / "wandb").glob("offline-run-*"))
     assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+    # The final evaluation's video: in the run folder first, and in wandb's media.
+    assert (run / "videos/step=400.mp4").is_file() and list(offline[0].glob("files/media/videos/eval/*.mp4"))
+    assert "OpenGL_accelerate" not in proc.stdout + proc.stderr
 
 
 def test_crash_before_any_checkpoint_restarts_without_duplicate_rows(tmp_path):

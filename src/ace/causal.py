@@ -40,7 +40,8 @@ def reward_action_coefficients(
     reward that never fired) make the pwling measure divide by a zero standard deviation, which
     silently collapses the causal order to the column order in the official code. A constant column
     cannot cause anything in a linear SEM, so by default it is left out of the fit and its
-    coefficient is 0 (``drop_constant_columns=False`` keeps the official behaviour).
+    coefficient is 0, as is any non-finite coefficient. ``drop_constant_columns=False`` keeps the
+    official behaviour: every column is fitted and the coefficients are returned as the fit gives them.
 
     ``backend="fast"`` runs our vectorised DirectLiNGAM (on ``device``, default CPU) and estimates
     only the reward row; ``"lingam"`` calls the lingam package as the official code does.
@@ -75,6 +76,8 @@ def reward_action_coefficients(
     adjacency = np.zeros((data.shape[1], data.shape[1]))
     adjacency[np.ix_(keep, keep)] = fitted
     coefficients = adjacency[-1, n_state : n_state + n_action]
+    if not drop_constant_columns:
+        return coefficients  # as the official code: a non-finite coefficient reaches the weights
     return np.nan_to_num(coefficients, nan=0.0, posinf=0.0, neginf=0.0)
 
 

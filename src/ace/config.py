@@ -16,11 +16,15 @@ from ace.agents.common import COMPILE_MODES
 from ace.buffer import REPLAY_DEVICES
 from ace.causal import BACKENDS as CAUSAL_BACKENDS
 from ace.envs.factory import REWARD_TYPES, check_task
+from ace.envs.metaworld import GOAL_REGIMES
 from ace.errors import BadInputError
 from ace.logger import PROGRESS_MODES, WANDB_MODES
+from ace.precision import PRECISIONS, precision_problem
+from ace.video import BLOCK
 
 POSITIVE_INTS = (
     "train.total_steps", "train.replay_size", "train.updates_per_step", "eval.every", "eval.episodes",
+    "eval.video.every", "eval.video.size", "eval.video.fps",
     "checkpoint.every", "log.every", "env.episode_length", "agent.width", "agent.depth",
     "agent.batch_size", "agent.update_interval", "agent.causal.interval", "agent.causal.window",
     "agent.reset.interval",
@@ -106,6 +110,11 @@ def validate(cfg: DictConfig) -> None:
             f"agent.batch_size={cfg.agent.batch_size} is larger than the replay buffer "
             f"(train.replay_size={cfg.train.replay_size}); lower the batch or raise the capacity"
         )
+    if not isinstance(cfg.eval.video.enabled, bool):
+        raise ConfigError(f"eval.video.enabled={cfg.eval.video.enabled!r} must be true or false")
+    if cfg.eval.video.size % BLOCK:
+        raise ConfigError(f"eval.video.size={cfg.eval.video.size} must be a multiple of {BLOCK} "
+                          f"(e.g. 64, 128, 256): video frames are coded in {BLOCK}x{BLOCK} blocks")
     causal = cfg.agent.causal
     if causal.enabled and causal.window < 3:
         raise ConfigError(f"agent.causal.window={causal.window} must be at least 3 samples")
@@ -141,7 +150,10 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "agent.reset.mode", RESET_MODES)
     _choice(cfg, "agent.reset.rule", RESET_RULES)
     _choice(cfg, "agent.compile", COMPILE_MODES)
+    _choice(cfg, "agent.precision", PRECISIONS)
     _choice(cfg, "env.reward", REWARD_TYPES)
+    if str(cfg.env.domain).startswith("metaworld"):
+        _choice(cfg, "env.goals", GOAL_REGIMES)
     _choice(cfg, "train.replay_device", REPLAY_DEVICES)
     _choice(cfg, "wandb.mode", WANDB_MODES)
     _choice(cfg, "log.progress", PROGRESS_MODES)
@@ -152,6 +164,14 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, cuda:N")
     if device.startswith("cuda"):
         _check_cuda("device", device)
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" or torch.cuda.is_available():  # (a missing GPU is reported where the device is resolved)
+        problem = precision_problem(cfg.agent.precision, torch.device(device))
+        if problem:
+            raise ConfigError(problem)
     try:
         check_task(cfg.env.domain, cfg.env.task)
     except ValueError as e:

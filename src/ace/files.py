@@ -8,11 +8,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import (single-threaded): ``os.umask`` can only be read by setting it.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    """Call ``write(tmp)`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    The file gets the mode ``open()`` would give it (mkstemp's own 0600 would hide run folders from
+    the other users of a cluster's shared file system).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ace.precision import MatmulPrecision
+
 
 class EnsembleLinear(nn.Module):
     """``n`` independent linear layers applied as one batched matmul (``baddbmm``).
@@ -29,11 +31,16 @@ class EnsembleLinear(nn.Module):
             w.copy_(init(torch.empty(self.out_features, self.in_features, device=w.device, dtype=w.dtype)).T)
         self.bias.zero_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(n, batch, in)``, or ``(batch, in)`` shared by all members -> ``(n, batch, out)``."""
+    def forward(self, x: torch.Tensor, precision: MatmulPrecision | None = None) -> torch.Tensor:
+        """``x``: ``(n, batch, in)``, or ``(batch, in)`` shared by all members -> ``(n, batch, out)``.
+
+        With ``precision``, the product runs on its copies of the weights (``x`` already cast).
+        """
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.n, -1, -1)
-        return torch.baddbmm(self.bias, x, self.weight)
+        if precision is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(precision.weight(self.bias), x, precision.weight(self.weight))
 
     def extra_repr(self) -> str:
         return f"n={self.n}, in_features={self.in_features}, out_features={self.out_features}"

@@ -164,6 +164,13 @@ class RunLogger:
         self._print(f"{verb} at update {int(event['update']):,d} | dormancy {event['dormancy']:.3f} "
                     f"| keep factor {event['factor']:.3f}")
 
+    def log_video(self, step: int, path: Path) -> None:
+        """An evaluation video already written to the run folder, to wandb as ``eval/video`` (from the file)."""
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({"eval/video": wandb.Video(str(path), caption=f"step {step}", format="mp4")}, step=step)
+
     def progress(self, step: int) -> None:
         """Advance the bar (terminal) or print a plain progress line (files, SLURM logs)."""
         ev = self.last_eval

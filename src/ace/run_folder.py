@@ -36,8 +36,10 @@ log = logging.getLogger("ace")
 
 LOCK, CONFIG, JOB, DONE, FAILED, CHECKPOINTS = (
     "run.lock", "config.yaml", "job.json", "final.json", "failed.json", "checkpoints")
-#: Settings a resumed run may change: they decide where and how fast things are computed, not what.
-SPEED_ONLY_KEYS = ("agent.compile", "train.replay_device", "agent.causal.device", "agent.causal.backend")
+#: Settings a resumed run may change: they decide where and how fast things are computed (or which
+#: evaluations are filmed), not what is learned.
+SPEED_ONLY_KEYS = ("agent.compile", "train.replay_device", "agent.causal.device", "agent.causal.backend",
+                   "eval.video")
 #: Keys that may change between launches of one run (logging, placement).
 RELAUNCH_FREE_KEYS = ("wandb", "log", "device", "threads")
 STATES = ("done", "running", "failed", "missing")

@@ -32,14 +32,21 @@ from ace.divergence import Diverged, FiniteGuard, env_problem
 from ace.envs import env_rng_state, make_env, set_env_rng_state
 from ace.errors import RunError
 from ace.logger import RunLogger
+from ace.plain_config import plain
 from ace.preemption import StopRequest, StopRequested, exit_after_stop, stop_on_signals
 from ace.record import write_record
 from ace.run_folder import DONE, RunFolder, RunFolderBusy
 from ace.timing import PhaseTimer
+from ace.video import EpisodeFilm, EvalVideos
 
 log = logging.getLogger("ace")
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share an RNG stream with training ones
+
+
+def make_eval_env(env_cfg: DictConfig, seed: int) -> gym.Env:
+    """The run's evaluation env: its own RNG stream, but the training goal where a task fixes one goal per run."""
+    return make_env(env_cfg, seed + EVAL_SEED_OFFSET, goal_seed=seed)
 
 
 def seed_everything(seed: int) -> None:
@@ -77,26 +84,41 @@ def resolve_replay_device(name: str, training: torch.device) -> torch.device | N
     raise ValueError(f"train.replay_device={name!r} is not one of: {', '.join(REPLAY_DEVICES)}")
 
 
-def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int) -> tuple[float, float]:
-    """Mean return and success rate of deterministic episodes (success: at any step of the episode).
+def evaluation_episodes(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int,
+                        deterministic: bool = True, film: EpisodeFilm | None = None,
+                        ) -> tuple[list[float], list[float] | None]:
+    """Return and success (at any step) of each episode; successes are None where the task has no success signal.
 
     Every evaluation reseeds the env, so all evaluations of a run face the same initial states and
     goals: curves are less noisy and do not depend on history (a resumed run evaluates the same).
+    ``film`` records the first episode; rendering reads the simulation and draws no random numbers.
     """
     returns, successes, has_success = [], [], False
     for i in range(episodes):
         obs, _ = env.reset(seed=seed) if i == 0 else env.reset()
+        filming = film is not None and i == 0
+        if filming:
+            film.capture()
         done, ep_return, success = False, 0.0, False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=deterministic))
+            if filming:
+                film.capture()
             ep_return += float(reward)
             has_success |= "success" in info
             success |= bool(info.get("success", 0.0))
             done = terminated or truncated
         returns.append(ep_return)
         successes.append(float(success))
+    return returns, successes if has_success else None
+
+
+def evaluate(agent: ACEAgent | TD3Agent, env: gym.Env, episodes: int, seed: int,
+             film: EpisodeFilm | None = None) -> tuple[float, float]:
+    """Mean return and success rate of deterministic episodes (``evaluation_episodes``)."""
+    returns, successes = evaluation_episodes(agent, env, episodes, seed, film=film)
     # Tasks without a success signal (MuJoCo, DMC) report NaN, not a misleading 0.
-    return float(np.mean(returns)), float(np.mean(successes)) if has_success else float("nan")
+    return float(np.mean(returns)), float(np.mean(successes)) if successes is not None else float("nan")
 
 
 class Trainer:
@@ -106,6 +128,7 @@ class Trainer:
                  stop: StopRequest | None = None):
         validate(cfg)
         self.cfg = cfg
+        self.settings = plain(cfg)
         self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
         self.run_dir = self.folder.path
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +138,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
 
         self.env = make_env(cfg.env, cfg.seed)
-        self.eval_env = make_env(cfg.env, cfg.seed + EVAL_SEED_OFFSET)
+        self.eval_env = make_eval_env(cfg.env, cfg.seed)
         obs_dim = self.env.observation_space.shape[0]
         space = self.env.action_space
         if not isinstance(space, gym.spaces.Box):
@@ -159,6 +182,8 @@ class Trainer:
         if state is not None:
             self.logger.last_eval = state["last_eval"]
             log.info("resumed from %s at step %d", self.folder.checkpoints, self.step)
+        self.videos = EvalVideos(cfg.eval.video, self.run_dir, cfg.env.domain, cfg.eval.every, cfg.train.total_steps,
+                                 self.logger)
         write_record(self.run_dir, overrides or [], self.device)
 
     @property
@@ -258,7 +283,8 @@ class Trainer:
         then ``updates_per_step`` gradient updates (critic, actor with the causality-aware entropy,
         temperature, and every ``reset.interval`` updates the dormancy-guided soft reset, all in
         ``agent.update``). Around it: evaluation, logs, and checkpoints at episode ends."""
-        cfg, tc = self.cfg, self.cfg.train
+        cfg = self.settings  # plain attributes: the loop reads them every step
+        tc = cfg.train
         self.stop.progress = lambda: self.step  # the step a stop signal arrived at, for the log
         if self._resumed_env_rng is not None:
             # Checkpoints are taken at episode ends, before the reset: restoring the env's RNGs
@@ -306,9 +332,9 @@ class Trainer:
                             self.agent.last_reset = None
 
                 if self.step % cfg.eval.every == 0 or self.step == tc.total_steps:
-                    with timer("eval"):
+                    with timer("eval"), self.videos.filming(self.step, self.eval_env) as film:
                         mean_return, success = evaluate(self.agent, self.eval_env, cfg.eval.episodes,
-                                                           cfg.seed + EVAL_SEED_OFFSET)
+                                                        cfg.seed + EVAL_SEED_OFFSET, film)
                     self.logger.log_eval(self.step, mean_return, success, self.episodes)
                 if self.step % cfg.log.every == 0 and "critic_loss" in self.acc:
                     self._log_train(self.acc)
@@ -341,14 +367,14 @@ class Trainer:
         """Apply a finished fit that is due, and start a fit every ``interval`` steps (see CausalWorker)."""
         if self.causal_worker is None:
             return
-        c = self.cfg.agent.causal
+        c = self.settings.agent.causal
         with self.timer("causal"):
             result = self.causal_worker.due(self.step)
             if result is not None:
                 self._apply_causal(result)
             # A fit whose weights would only be applied after the run's end is not started.
             if (self.step % c.interval == 0 and self.window.full
-                    and self.step + c.delay <= self.cfg.train.total_steps):
+                    and self.step + c.delay <= self.settings.train.total_steps):
                 result = self.causal_worker.submit(self.step, self.window.chronological())
                 if result is not None:
                     self._apply_causal(result)
@@ -362,7 +388,7 @@ class Trainer:
         row = {k: mean_of(v) for k, v in acc.items()}
         row["updates"] = self.agent.updates
         row["episodes"] = self.episodes
-        if self.agent.updates >= self.cfg.agent.update_interval:
+        if self.agent.updates >= self.settings.agent.update_interval:
             row["dormancy"] = self.agent.dormancy()
         self.logger.log_train(self.step, {**row, **self.timer.row()})
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ace.agents.common import compile_networks, gradient_step, soft_update_, to_device, twin_mse
+from ace.agents.common import adam, compile_networks, gradient_step, soft_update_, to_device, twin_mse
 from ace.agents.networks import GaussianPolicy, TwinQ
 from ace.dormancy import (
     causal_perturb_factor,
@@ -25,6 +25,8 @@ from ace.dormancy import (
     perturb_factor,
     soft_reset_,
 )
+from ace.plain_config import plain
+from ace.precision import configure_matmul, matmul_precision
 
 RESET_MODES = ("dormancy", "causal")
 RESET_RULES = ("code", "paper")
@@ -39,28 +41,32 @@ class ACEAgent:
             raise ValueError(f"agent.reset.mode={cfg.reset.mode!r} is not one of {RESET_MODES}")
         if cfg.reset.rule not in RESET_RULES:
             raise ValueError(f"agent.reset.rule={cfg.reset.rule!r} is not one of {RESET_RULES}")
-        self.cfg = cfg
+        self.cfg = cfg = plain(cfg)
         self.device = device
         self.action_dim = action_dim
         low = torch.as_tensor(action_low, dtype=torch.float32)
         high = torch.as_tensor(action_high, dtype=torch.float32)
-        self.policy = GaussianPolicy(obs_dim, action_dim, cfg.width, cfg.depth, low, high).to(device)
-        self.critic = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth).to(device)
-        self.critic_target = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth).to(device)
+        configure_matmul(cfg.precision, device)
+        mp = matmul_precision
+        self.policy = GaussianPolicy(obs_dim, action_dim, cfg.width, cfg.depth, low, high,
+                                     mp(cfg.precision)).to(device)
+        self.critic = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth, mp(cfg.precision)).to(device)
+        self.critic_target = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth, mp(cfg.precision)).to(device)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         compile_networks(cfg.compile, self.policy, self.critic, self.critic_target)
-        self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.policy_optim = adam(self.policy.parameters(), cfg.lr, cfg.precision)
+        self.critic_optim = adam(self.critic.parameters(), cfg.lr, cfg.precision)
 
         temp = cfg.temperature
         self.target_entropy = -float(action_dim) if temp.target_entropy == "auto" else float(temp.target_entropy)
         log_alpha0 = math.log(temp.init) if temp.log_alpha_init is None else float(temp.log_alpha_init)
         self.log_alpha = torch.tensor([log_alpha0], device=device, requires_grad=True)
-        self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=temp.lr)
+        self.alpha_optim = adam([self.log_alpha], temp.lr, cfg.precision)
         # The official code uses the configured alpha until the first temperature update.
         self.alpha = torch.tensor(float(temp.init), device=device)
 
+        self._policy_params = list(self.policy.parameters())
         self.causal_weights = torch.ones(action_dim, device=device)
         self.updates = 0
         self.last_reset: dict[str, float] | None = None
@@ -69,7 +75,7 @@ class ACEAgent:
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
-        action = self.policy.deterministic(o) if deterministic else self.policy.sample(o)[0]
+        action = self.policy.deterministic(o) if deterministic else self.policy.action(o)
         return action[0].cpu().numpy()
 
     def set_causal_weights(self, weights: np.ndarray) -> None:
@@ -120,10 +126,8 @@ class ACEAgent:
         gradient_step(self.critic_optim, loss)
 
         if n % self.cfg.update_interval == 0:
-            self.critic.requires_grad_(False)
             actor_loss, causal_logp, logp = self.actor_loss(b["obs"])
-            gradient_step(self.policy_optim, actor_loss)
-            self.critic.requires_grad_(True)
+            gradient_step(self.policy_optim, actor_loss, self._policy_params)
             if self.cfg.temperature.learn:
                 a_loss = self.alpha_loss(causal_logp)
                 gradient_step(self.alpha_optim, a_loss)

@@ -7,10 +7,23 @@ import torch
 from torch import nn
 
 
-def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                  inputs: list[torch.Tensor] | None = None) -> None:
+    """One optimizer step on ``loss``; with ``inputs``, gradients reach only those tensors (an actor
+    step through a critic leaves the critic's gradients alone and computes none of them)."""
     optimizer.zero_grad()
-    loss.backward()
+    loss.backward(inputs=inputs)
     optimizer.step()
+    if optimizer.defaults.get("fused"):
+        # The fused kernel writes the parameters without bumping their version counters, which is how
+        # ace.precision knows that a bf16 copy is stale.
+        torch.autograd.graph.increment_version([p for g in optimizer.param_groups for p in g["params"]])
+
+
+def adam(params, lr: float, precision: str) -> torch.optim.Adam:
+    """Adam as the official code builds it. Under ``bf16``/``tf32`` (numbers differ from fp32 anyway) the
+    fused kernel: a few times faster per step, equal to the plain one up to float32 rounding."""
+    return torch.optim.Adam(params, lr=lr, fused=precision != "fp32" or None)
 
 
 @torch.no_grad()

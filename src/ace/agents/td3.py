@@ -14,15 +14,17 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from ace.agents.common import compile_networks, gradient_step, soft_update_, to_device, twin_mse
+from ace.agents.common import adam, compile_networks, gradient_step, soft_update_, to_device, twin_mse
 from ace.agents.networks import TwinQ, hidden_layers, xavier_init_
 from ace.dormancy import gradient_dormancy
+from ace.plain_config import plain
+from ace.precision import MatmulPrecision, configure_matmul, matmul_precision
 
 
 class DeterministicPolicy(nn.Module):
-    def __init__(self, obs_dim: int, action_dim: int, width: int, depth: int):
+    def __init__(self, obs_dim: int, action_dim: int, width: int, depth: int, precision: MatmulPrecision):
         super().__init__()
-        self.trunk = hidden_layers(obs_dim, width, depth)
+        self.trunk = hidden_layers(obs_dim, width, depth, precision)
         self.head = nn.Linear(width, action_dim)
         xavier_init_(self)
 
@@ -43,14 +45,17 @@ class TD3Agent:
         if cfg.causal.enabled or cfg.reset.enabled:
             raise ValueError("agent=td3 has no entropy term and no resets: set agent.causal.enabled=false "
                              "and agent.reset.enabled=false")
-        self.cfg, self.device, self.action_dim = cfg, device, action_dim
-        self.policy = DeterministicPolicy(obs_dim, action_dim, cfg.width, cfg.depth).to(device)
+        self.cfg, self.device, self.action_dim = plain(cfg), device, action_dim
+        cfg = self.cfg
+        configure_matmul(cfg.precision, device)
+        mp = matmul_precision(cfg.precision)
+        self.policy = DeterministicPolicy(obs_dim, action_dim, cfg.width, cfg.depth, mp).to(device)
         self.policy_target = copy.deepcopy(self.policy).requires_grad_(False)
-        self.critic = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth).to(device)
+        self.critic = TwinQ(obs_dim, action_dim, cfg.width, cfg.depth, matmul_precision(cfg.precision)).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         compile_networks(cfg.compile, self.policy, self.policy_target, self.critic, self.critic_target)
-        self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self.policy_optim = adam(self.policy.parameters(), cfg.lr, cfg.precision)
+        self.critic_optim = adam(self.critic.parameters(), cfg.lr, cfg.precision)
         self.updates = 0
         self.last_reset: dict[str, float] | None = None
 
@@ -85,10 +90,8 @@ class TD3Agent:
         loss, metrics = self.critic_loss(b)
         gradient_step(self.critic_optim, loss)
         if n % self.cfg.update_interval == 0:
-            self.critic.requires_grad_(False)
             actor_loss = -self.critic.q1(b["obs"], self.policy(b["obs"])).mean()
-            gradient_step(self.policy_optim, actor_loss)
-            self.critic.requires_grad_(True)
+            gradient_step(self.policy_optim, actor_loss, list(self.policy.parameters()))
             soft_update_(self.critic_target, self.critic, self.cfg.tau)
             soft_update_(self.policy_target, self.policy, self.cfg.tau)
             metrics["actor_loss"] = actor_loss.detach()

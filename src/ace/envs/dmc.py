@@ -38,6 +38,7 @@ class DMCEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, domain: str, task: str, seed: int):
+        self.domain = domain  # the suite domain: it picks the camera of ace.envs.render
         self._env = _suite().load(domain, task, task_kwargs={"random": seed})
         self._task_random = self._env.task.random  # reseeded in place; visible to checkpointing
         spec = self._env.action_spec()

@@ -28,7 +28,9 @@ class UnknownTaskError(ValueError):
 @dataclass(frozen=True)
 class Domain:
     tasks: Callable[[], list[str]]
-    build: Callable[[str, int, int | None], gym.Env]
+    build: Callable[..., gym.Env]  # (task, seed, episode_length, **options, [goal_seed=])
+    options: tuple[str, ...] = ()  # env config keys the builder also takes (Meta-World's goal regime)
+    goal_seeded: bool = False      # the builder takes goal_seed: the seed that fixes the task's goal
 
 
 def _fixed(table: dict[str, str]) -> Callable[[], list[str]]:
@@ -36,7 +38,7 @@ def _fixed(table: dict[str, str]) -> Callable[[], list[str]]:
 
 
 DOMAINS: dict[str, Domain] = {
-    "metaworld": Domain(metaworld.tasks, metaworld.build),
+    "metaworld": Domain(metaworld.tasks, metaworld.build, options=("goals",), goal_seeded=True),
     "mujoco": Domain(_fixed(gymnasium_tasks.MUJOCO), gymnasium_tasks.build_mujoco),
     "dmc": Domain(dmc.tasks, dmc.build),
     "adroit": Domain(_fixed(gymnasium_tasks.ADROIT), gymnasium_tasks.build_adroit),
@@ -66,15 +68,24 @@ def check_task(domain: str, task: str) -> None:
         raise UnknownTaskError(f"unknown {domain} task {task!r}.{hint} Valid tasks: {', '.join(tasks)}")
 
 
-def make_env(env_cfg: DictConfig, seed: int) -> gym.Env:
-    """The env described by ``env_cfg`` (domain, task, reward, episode_length), seeded with ``seed``."""
+def make_env(env_cfg: DictConfig, seed: int, goal_seed: int | None = None) -> gym.Env:
+    """The env described by ``env_cfg`` (domain, task, reward, episode_length, options), seeded with ``seed``.
+
+    ``goal_seed`` (default ``seed``) fixes the goal where the task's goal is drawn once per run
+    (Meta-World with ``goals=fixed``): the evaluation env passes the training seed here so that it
+    faces the training goal while its own randomness comes from ``seed``.
+    """
     check_task(env_cfg.domain, env_cfg.task)
     if env_cfg.reward not in REWARD_TYPES:
         raise ValueError(f"env.reward={env_cfg.reward!r} is not one of {REWARD_TYPES}")
     episode_length = env_cfg.get("episode_length")
     if episode_length is not None and episode_length <= 0:
         raise ValueError(f"env.episode_length must be positive, got {episode_length}")
-    env = DOMAINS[_base_domain(env_cfg.domain)].build(env_cfg.task, seed, episode_length)
+    domain = DOMAINS[_base_domain(env_cfg.domain)]
+    options = {k: env_cfg[k] for k in domain.options if env_cfg.get(k) is not None}
+    if domain.goal_seeded:
+        options["goal_seed"] = seed if goal_seed is None else goal_seed
+    env = domain.build(env_cfg.task, seed, episode_length, **options)
     if not isinstance(env.action_space, gym.spaces.Box):
         raise TypeError(f"{env_cfg.domain}/{env_cfg.task}: ACE needs a Box action space, got {env.action_space}")
     if not (np.all(env.action_space.low == -1.0) and np.all(env.action_space.high == 1.0)):

@@ -1,0 +1,1 @@
+"""`make gpu-check`: a prepared check of the GPU path for a CUDA machine with no network (see README)."""
