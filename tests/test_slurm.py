@@ -25,7 +25,10 @@ def sweep(args, env, cwd, **kw):
 def test_two_tasks_two_seeds_complete_on_slurm(slurm_env, tmp_path):
     proc = sweep(["env=metaworld/reach,metaworld/door-open", "seed=1..2", f"hydra.sweep.dir={tmp_path}"],
                  slurm_env, tmp_path)
-    out, _ = proc.communicate(timeout=600)
+    try:
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
     assert proc.returncode == 0, out[-3000:]
     done = sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("final.json"))
     assert done == ["metaworld/door-open/ace/seed=1", "metaworld/door-open/ace/seed=2",
@@ -154,11 +157,14 @@ def test_status_and_relaunch_through_slurm(slurm_env, tmp_path):
     assert state() == "missing"
     launch = subprocess.Popen([*bench, "--relaunch", *overrides], cwd=tmp_path, env=slurm_env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 300
-    while not (run / "job.json").exists() and time.time() < deadline:
-        time.sleep(0.5)
-    assert state() == "running"
-    out, _ = launch.communicate(timeout=600)
+    try:
+        deadline = time.time() + 300
+        while not (run / "job.json").exists() and time.time() < deadline:
+            time.sleep(0.5)
+        assert state() == "running"
+        out, _ = launch.communicate(timeout=600)
+    finally:
+        launch.kill()
     assert launch.returncode == 0, out[-3000:]
     assert state() == "done"
     again = subprocess.run([*bench, "--relaunch", *overrides], cwd=tmp_path, env=slurm_env, capture_output=True,
