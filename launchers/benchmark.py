@@ -3,6 +3,7 @@
     python launchers/benchmark.py ace29 --agents ace,sac,td3 --seeds 1..5 --dry-run
     python launchers/benchmark.py ace29 --agents ace --seeds 1..3 -- preset=cpu
 
+``--tasks a,b`` keeps only those of the benchmark's tasks (an ablation on one task, a status of a few).
 ``--dry-run`` prints every run (folder, env, agent, seed, budget, metric) and the command, and
 trains nothing. Without it the command is executed (Hydra's launcher: local by default, or
 ``-- hydra/launcher=slurm``). Arguments after ``--`` are passed to src/run.py as overrides.
@@ -103,9 +104,12 @@ def launcher_settings(benchmark: str, overrides: list[str]) -> dict:
     return {"launcher": target.rsplit(".", 1)[-1], **{k: v for k, v in launcher.items() if v not in (None, {}, [])}}
 
 
-def command(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str]) -> list[str]:
-    return [sys.executable, str(ROOT / "src" / "run.py"), f"+benchmark={benchmark}", f"agent={','.join(agents)}",
-            f"seed={','.join(seeds)}", *overrides, "-m"]
+def command(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str],
+            tasks: list[str] | None = None) -> list[str]:
+    """The multirun; ``tasks`` narrows the benchmark's env sweep (the config keeps the whole benchmark)."""
+    narrow = [f"hydra.sweeper.params.env={','.join(tasks)}"] if tasks else []
+    return [sys.executable, str(ROOT / "src" / "run.py"), f"+benchmark={benchmark}", *narrow,
+            f"agent={','.join(agents)}", f"seed={','.join(seeds)}", *overrides, "-m"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", default="ace", help="comma list, e.g. ace,sac,td3")
     parser.add_argument("--seeds", default="1..5", help="comma list or inclusive range a..b")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and the command; train nothing")
-    parser.add_argument("--tasks", default=None, help="only these benchmark tasks (comma list) for --status/--relaunch")
+    parser.add_argument("--tasks", default=None,
+                        help="only these of the benchmark's tasks (comma list), e.g. an ablation on one task")
     parser.add_argument("--status", action="store_true", help="done / running / failed / missing per run")
     parser.add_argument("--relaunch", action="store_true", help="launch only the failed and missing runs")
     args = parser.parse_args(argv)
@@ -136,13 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    cmd = command(args.benchmark, agents, seeds, overrides)
+    tasks = parse_list(args.tasks, "tasks") if args.tasks else None
+    try:
+        runs = plan(args.benchmark, agents, seeds, overrides, tasks)
+    except ChoiceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cmd = command(args.benchmark, agents, seeds, overrides, tasks)
     if args.status or args.relaunch:
-        try:
-            runs = plan(args.benchmark, agents, seeds, overrides, args.tasks.split(",") if args.tasks else None)
-        except ChoiceError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
         queued = _queued_job_ids()
         for r in runs:
             r["state"], r["detail"] = RunFolder(r["run_dir"]).state(r["budget"], queued)
@@ -162,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
                     subprocess.run(c, check=False)
         return 0
     if args.dry_run:
-        runs = plan(args.benchmark, agents, seeds, overrides)
         width = max(len(r["run_dir"]) for r in runs)
         print(f"{'run folder':<{width}}  {'budget':>9}  metric")
         for r in runs:

@@ -67,6 +67,19 @@ def test_launcher_dry_run_lists_runs_without_training(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_launching_some_of_the_tasks_narrows_the_sweep(tmp_path):
+    """An ablation on one task: --tasks picks the runs and narrows the env sweep of the same benchmark."""
+    proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace29", "--agents",
+                           "ace_causal_only,ace_reset_only", "--seeds", "1..2", "--tasks", "metaworld/hammer",
+                           "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = sorted(ln.split()[0] for ln in proc.stdout.splitlines() if ln.startswith("runs/"))
+    assert runs == [f"runs/ace29_paper/metaworld/hammer/{a}/seed={s}" for a in ("ace_causal_only", "ace_reset_only")
+                    for s in (1, 2)]
+    assert ("+benchmark=ace29 hydra.sweeper.params.env=metaworld/hammer agent=ace_causal_only,ace_reset_only "
+            "seed=1,2 -m") in proc.stdout
+
+
 def test_launcher_rejects_unknown_names(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "launchers" / "benchmark.py"), "ace30", "--dry-run"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
