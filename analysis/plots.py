@@ -57,7 +57,7 @@ def _metric_label(metric: str) -> str:
 
 
 def learning_curves(curves: pd.DataFrame, domain: str, paper: pd.DataFrame | None = None,
-                    conf: float = 0.95, baselines: pd.DataFrame | None = None) -> plt.Figure:
+                    conf: float = 0.95, baselines: pd.DataFrame | None = None, title: str | None = None) -> plt.Figure:
     """One panel per task of ``domain``: mean over seeds and its bootstrap band, per agent.
 
     Dashed lines are the paper's final values (at the paper's budget, which may be longer than
@@ -114,7 +114,7 @@ def learning_curves(curves: pd.DataFrame, domain: str, paper: pd.DataFrame | Non
         ncol = min(len(drawn), len(tasks), 3)  # about one entry per panel width
         fig.legend(*zip(*drawn, strict=True), loc="upper center", ncol=ncol, frameon=False, fontsize=8,
                    title=title, title_fontsize=7, bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle(f"{domain}: mean over seeds, {int(conf * 100)}% bootstrap band")
+    fig.suptitle(f"{title or domain}: mean over seeds, {int(conf * 100)}% bootstrap band")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 

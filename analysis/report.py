@@ -47,6 +47,15 @@ class Report:
     baseline_results: pd.DataFrame | None = None
     #: Each run's latest evaluation video (``analysis.videos.latest_videos``).
     videos: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIDEO_COLUMNS))
+    #: Success tasks judged by episode return: curves, final table (empty when no task is a success task).
+    return_curves: pd.DataFrame | None = None
+    return_results: pd.DataFrame | None = None
+    #: Aggregates of every task judged by return, each divided by its best agent's mean final return.
+    return_aggregates: pd.DataFrame | None = None
+    #: P(X > Y) per ordered pair of agents, by the tasks' metrics and by return (``scores.improvement_table``).
+    improvement: pd.DataFrame | None = None
+    #: First step at which each agent's seeds reach a score (``scores.steps_to_threshold``), by metric and by return.
+    thresholds: pd.DataFrame | None = None
 
 
 def _optional(root: Path, source: str, index: pd.DataFrame) -> pd.DataFrame | None:
@@ -58,11 +67,13 @@ def _optional(root: Path, source: str, index: pd.DataFrame) -> pd.DataFrame | No
 
 def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, reps: int = 2000, conf: float = 0.95,
                  last_evals: int = 1, return_normalizer: str = "best", seed: int = 0,
-                 baselines: str = "all") -> Report:
+                 baselines: str = "all", success_threshold: float = 0.5, return_fraction: float = 0.8) -> Report:
     """Load every run under ``root`` and compute the report's tables and figures.
 
     ``baselines``: published curves to show beside ours: ``"all"``, ``"none"`` or a comma-separated
-    list of sources (``analysis.baselines.SOURCES``).
+    list of sources (``analysis.baselines.SOURCES``). ``success_threshold`` and ``return_fraction``
+    define the steps-to-threshold table: a success rate, and a fraction of the best agent's mean final
+    return on the task.
     """
     root = Path(root)
     sources = published_baselines.parse_selection(baselines)  # a bad name fails before any run is read
@@ -77,6 +88,8 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     paper_agg = (scores.paper_aggregate(paper, final, return_normalizer=return_normalizer)
                  if paper is not None else None)
     report = Report(runs, curves, final, results, aggregates, paper_agg, None, videos=latest_videos(runs))
+    _add_returns_and_comparisons(report, evals, reps=reps, conf=conf, seed=seed, last_evals=last_evals,
+                                 success_threshold=success_threshold, return_fraction=return_fraction)
 
     unfinished = runs[~runs["finished"]]
     if len(unfinished):
@@ -91,6 +104,9 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
     for domain in sorted(curves["domain"].unique()):
         report.figures[f"curves_{domain}"] = plots.learning_curves(curves, domain, paper, conf=conf,
                                                                    baselines=report.baseline_curves)
+        if report.return_curves is not None and domain in set(report.return_curves["domain"]):
+            report.figures[f"returns_{domain}"] = plots.learning_curves(
+                report.return_curves, domain, conf=conf, title=f"{domain}, success tasks by episode return")
     report.figures["aggregate_intervals"] = plots.aggregate_intervals(aggregates, conf=conf)
     report.figures["normalized_scores"] = plots.normalized_bars(aggregates, paper_agg)
     if final["variant"].nunique() > 1:
@@ -112,6 +128,33 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
         except ValueError as e:  # runs logged before the phase timers existed
             report.notes.append(f"wall-clock figure skipped: {e}")
     return report
+
+
+def _add_returns_and_comparisons(report: Report, evals: pd.DataFrame, reps: int, conf: float, seed: int,
+                                 last_evals: int, success_threshold: float, return_fraction: float) -> None:
+    """Return curves and table of the success tasks, P(X > Y) and the steps to a threshold."""
+    success_tasks = evals[evals["task_metric"] == "success"]
+    final_returns = scores.final_scores(scores.as_returns(evals), last_evals=last_evals)
+    if len(success_tasks):
+        returns = scores.as_returns(success_tasks)
+        report.return_curves = scores.learning_curves(returns, reps=reps, conf=conf, seed=seed)
+        report.return_results = scores.results_table(scores.final_scores(returns, last_evals=last_evals),
+                                                     reps=reps, conf=conf, seed=seed)
+        report.return_aggregates = scores.aggregate(scores.normalized_scores(final_returns), reps=reps, conf=conf,
+                                                    seed=seed)
+    pairs = [scores.improvement_table(report.final, reps=reps, conf=conf, seed=seed).assign(judged_by="task metric")]
+    if len(success_tasks):
+        pairs.append(scores.improvement_table(final_returns, reps=reps, conf=conf, seed=seed)
+                     .assign(judged_by="return"))
+    report.improvement = pd.concat(pairs, ignore_index=True)
+    best_return = final_returns.groupby(["domain", "task", "agent"])["score"].mean().groupby(["domain", "task"]).max()
+    by_metric = scores.steps_to_threshold(
+        evals, {k: success_threshold for k in set(zip(success_tasks["domain"], success_tasks["task"]))})
+    by_return = scores.steps_to_threshold(scores.as_returns(evals),
+                                          {k: return_fraction * v for k, v in best_return.items()})
+    report.thresholds = pd.concat([by_metric.assign(judged_by="success"),
+                                   by_return.assign(judged_by=f"return >= {return_fraction:g} x best agent's final")],
+                                  ignore_index=True)
 
 
 def _add_baselines(report: Report, sources: tuple[str, ...], reps: int, conf: float, seed: int) -> None:
@@ -152,6 +195,14 @@ def write_report(report: Report, out: str | Path, formats: tuple[str, ...] = ("p
     if report.baseline_curves is not None and len(report.baseline_curves):
         atomic_write_text(out / "baseline_curves.csv", report.baseline_curves.to_csv(index=False))
         written.append(out / "baseline_curves.csv")
+    for name, table in (("return_curves", report.return_curves), ("return_aggregates", report.return_aggregates),
+                        ("improvement", report.improvement),
+                        ("steps_to_threshold", report.thresholds)):
+        if table is not None and len(table):
+            atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
+            written.append(out / f"{name}.csv")
+    if report.return_results is not None:
+        written += write_results(report.return_results, out, stem="results_return")
     if report.phase_seconds is not None:
         atomic_write_text(out / "phase_seconds.csv", report.phase_seconds.to_csv())
         written.append(out / "phase_seconds.csv")
@@ -175,7 +226,23 @@ def _write_index(report: Report, out: Path, formats: tuple[str, ...], posters: d
               to_markdown(display_table(report.results, baselines=report.baseline_results)),
               BASELINE_NOTE if report.baseline_results is not None and len(report.baseline_results) else "",
               "## Aggregates (normalized scores)", "",
-              to_markdown(report.aggregates.round(2)), "## Figures", ""]
+              to_markdown(report.aggregates.round(2))]
+    if report.return_results is not None:
+        lines += ["## Success tasks by episode return (mean over seeds [95% bootstrap CI])", "",
+                  to_markdown(display_table(report.return_results, with_paper=False)),
+                  "Aggregates by return (each task's return in % of its best agent's mean final return):", "",
+                  to_markdown(report.return_aggregates.round(2))]
+    if report.improvement is not None and len(report.improvement):
+        lines += ["## Probability of improvement", "",
+                  "P(X > Y): the chance that a random run of X ends above a random run of Y on a task (ties count "
+                  "half), averaged over the tasks both ran [95% stratified bootstrap CI].", "",
+                  to_markdown(improvement_display(report.improvement))]
+    if report.thresholds is not None and len(report.thresholds):
+        lines += ["## Steps to a threshold", "",
+                  "Median over seeds of the first evaluated step at which a seed reaches the threshold "
+                  "(never: fewer than half the seeds reached it), and how many seeds reached it.", "",
+                  to_markdown(threshold_display(report.thresholds))]
+    lines += ["## Figures", ""]
     if "png" in formats:
         lines += [f"![{name}]({name}.png)" for name in report.figures]
     else:
@@ -184,6 +251,26 @@ def _write_index(report: Report, out: Path, formats: tuple[str, ...], posters: d
     path = out / "index.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def improvement_display(table: pd.DataFrame) -> pd.DataFrame:
+    """P(X > Y) as ``p [low, high]`` per pair and judgement."""
+    return pd.DataFrame({"judged by": table["judged_by"], "X": table["x"], "Y": table["y"],
+                         "P(X > Y)": [f"{p:.2f} [{lo:.2f}, {hi:.2f}]" for p, lo, hi in
+                                      zip(table["p_x_beats_y"], table["ci_low"], table["ci_high"], strict=True)],
+                         "tasks": table["n_tasks"]})
+
+
+def threshold_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Steps to threshold as ``median step (reached/seeds)`` per task, judgement and agent."""
+    rows = []
+    for (domain, task, judged_by), t in table.groupby(["domain", "task", "judged_by"], sort=True):
+        row = {"task": f"{domain}/{task}", "threshold": f"{judged_by}: {t['threshold'].iloc[0]:.3g}"}
+        for r in t.itertuples(index=False):
+            step = "never" if np.isnan(r.median_step) else f"{int(r.median_step):,}"
+            row[r.agent] = f"{step} ({r.n_reached}/{r.n_seeds})"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--last-evals", type=int, default=1, help="final score = mean of a run's last N evaluations")
     p.add_argument("--normalize-returns", choices=scores.RETURN_NORMALIZERS, default="best",
                    help="reference that return tasks are divided by: best agent here, or the paper's ACE")
+    p.add_argument("--success-threshold", type=float, default=0.5,
+                   help="steps-to-threshold table: the success rate to reach (default 0.5)")
+    p.add_argument("--return-fraction", type=float, default=0.8,
+                   help="steps-to-threshold table: the fraction of the best agent's final return to reach (default 0.8)")
     p.add_argument("--baselines", default="all",
                    help="published curves of other codebases to show where tasks match: all (default), none, or "
                         f"a comma-separated list of {', '.join(published_baselines.SOURCES)}")
@@ -207,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build_report(args.runs_dir, None if args.paper == "none" else args.paper, reps=args.reps,
                               conf=args.conf, last_evals=args.last_evals, return_normalizer=args.normalize_returns,
-                              baselines=args.baselines)
+                              baselines=args.baselines, success_threshold=args.success_threshold,
+                              return_fraction=args.return_fraction)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.reference import suite_of
-from analysis.stats import STATISTICS, bootstrap_ci, stratified_bootstrap_ci
+from analysis.stats import STATISTICS, bootstrap_ci, probability_of_improvement, stratified_bootstrap_ci
 
 TASK_KEYS = ["domain", "task", "task_metric"]
 AGENT_KEYS = ["agent", "variant"]
@@ -26,6 +26,15 @@ def with_score(evals: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"unknown task metric(s) {sorted(bad)}; expected success or return")
     out["score"] = np.where(out["task_metric"] == "success", out["success"], out["return"]).astype(float)
     return out
+
+
+def as_returns(evals: pd.DataFrame) -> pd.DataFrame:
+    """The same evaluations judged by episode return, whatever the task's metric.
+
+    At small budgets every agent's success rate is often 0 while their returns differ: the return
+    curves and tables of success tasks show what the success rate cannot.
+    """
+    return evals.assign(task_metric="return")
 
 
 def learning_curves(evals: pd.DataFrame, reps: int = 1000, conf: float = 0.95, seed: int = 0) -> pd.DataFrame:
@@ -130,3 +139,45 @@ def paper_aggregate(paper: pd.DataFrame, tasks: pd.DataFrame, by: str = "suite",
     p["suite"] = p["domain"].map(suite_of)
     return (p.groupby([by, "variant"]).agg(value=("normalized", "mean"), n_tasks=("task", "size"))
             .reset_index())
+
+
+def steps_to_threshold(evals: pd.DataFrame, thresholds: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """The first evaluated step at which each run's score reaches its task's threshold, per task and agent.
+
+    ``thresholds`` maps (domain, task) to a score. Per task and agent: how many seeds reached it, and
+    the median over seeds of their first step, with a seed that never reached it counted as never
+    (so the median is NaN when fewer than half the seeds reached it).
+    """
+    rows = []
+    scored = with_score(evals)
+    for (domain, task, metric, agent, variant), g in scored.groupby([*TASK_KEYS, *AGENT_KEYS], sort=True):
+        if (domain, task) not in thresholds:
+            continue
+        level = thresholds[(domain, task)]
+        firsts = []
+        for _, run in g.sort_values("step").groupby("run", sort=True):
+            hit = run.loc[run["score"] >= level, "step"]
+            firsts.append(float(hit.iloc[0]) if len(hit) else np.inf)
+        median = float(np.median(firsts))
+        rows.append((domain, task, metric, agent, variant, level, sum(np.isfinite(firsts)), len(firsts),
+                     median if np.isfinite(median) else np.nan))
+    return pd.DataFrame(rows, columns=[*TASK_KEYS, *AGENT_KEYS, "threshold", "n_reached", "n_seeds",
+                                       "median_step"])
+
+
+def improvement_table(final: pd.DataFrame, reps: int = 2000, conf: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """P(X > Y) for every ordered pair of agents over the tasks both ran, with a stratified bootstrap CI.
+
+    ``final``: ``final_scores`` (judged by the tasks' metrics, or by return after ``as_returns``).
+    """
+    per_agent = {agent: {t: s["score"].to_numpy() for t, s in g.groupby(["domain", "task"])}
+                 for agent, g in final.groupby("agent", sort=True)}
+    rows = []
+    for x, xs in per_agent.items():
+        for y, ys in per_agent.items():
+            common = [t for t in xs if t in ys]
+            if x == y or not common:
+                continue
+            p, lo, hi = probability_of_improvement(xs, ys, reps=reps, conf=conf, seed=seed)
+            rows.append((x, y, p, lo, hi, len(common), "+".join(sorted(set(final["task_metric"])))))
+    return pd.DataFrame(rows, columns=["x", "y", "p_x_beats_y", "ci_low", "ci_high", "n_tasks", "judged_by"])

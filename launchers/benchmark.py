@@ -11,7 +11,10 @@ trains nothing. Without it the command is executed (Hydra's launcher: local by d
 ``--status`` tells each run's state from its folder and the scheduler: done, running (its folder's
 lock is held by a live process, or its SLURM job is queued), failed (neither finished nor running;
 with the reason the run recorded, e.g. a divergence) or missing. ``--relaunch`` launches the failed
-and missing runs only (with ``--dry-run``: prints the commands).
+and missing runs only, as few multiruns as their (tasks x agents x seeds) products allow; through
+SLURM these are submitted together (with ``--dry-run``: prints the commands). A run whose job is
+still pending (never started) counts as missing: a relaunch then queues it twice, and the folder's
+lock lets only one of the two train.
 """
 
 from __future__ import annotations
@@ -78,19 +81,51 @@ def _queued_job_ids() -> set[str] | None:
     return set(out.stdout.split()) if out.returncode == 0 else None
 
 
-def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) -> list[list[str]]:
-    """One multirun per (env, agent) over its failed and missing seeds, with the benchmark's config.
+def env_sweep(envs: list[str]) -> str:
+    """The override narrowing the benchmark's env sweep; several tasks are quoted, as Hydra refuses
+    a bare comma list on a hydra.* key ("Sweeping over Hydra's configuration is not supported")."""
+    value = ",".join(envs)
+    return f"hydra.sweeper.params.env={value!r}" if len(envs) > 1 else f"hydra.sweeper.params.env={value}"
 
-    The benchmark stays in the config (so a failed run's folder accepts the relaunch as the same
-    run and resumes it); only its env sweep is narrowed to the one task.
+
+def relaunch_groups(runs: list[dict]) -> list[tuple[list[str], list[str], list[str]]]:
+    """The failed and missing runs as few (envs, agents, seeds) products as possible.
+
+    Hydra sweeps a product, so runs are first grouped by (env, agent), then agents with the same
+    missing seeds of one env are merged, then envs with the same agents and seeds: a fresh launch is
+    one multirun (one SLURM array that keeps every slot busy), not one per task and agent.
     """
-    groups: dict[tuple[str, str], list[str]] = {}
+    seeds: dict[tuple[str, str], list[str]] = {}
     for r in runs:
         if r["state"] in ("failed", "missing"):
-            groups.setdefault((r["env"], r["agent"]), []).append(str(r["seed"]))
+            seeds.setdefault((r["env"], r["agent"]), []).append(str(r["seed"]))
+    by_env: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for (env, agent), s in seeds.items():
+        by_env.setdefault((env, tuple(s)), []).append(agent)
+    merged: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+    for (env, s), agents in by_env.items():
+        merged.setdefault((tuple(agents), s), []).append(env)
+    return [(envs, list(agents), list(s)) for (agents, s), envs in merged.items()]
+
+
+def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) -> list[list[str]]:
+    """One multirun per group of failed and missing runs, with the benchmark's config.
+
+    The benchmark stays in the config (so a failed run's folder accepts the relaunch as the same
+    run and resumes it); only its env sweep is narrowed to the group's tasks.
+    """
     return [[sys.executable, str(ROOT / "src" / "run.py"), f"+benchmark={benchmark}",
-             f"hydra.sweeper.params.env={env}", f"agent={agent}", f"seed={','.join(seeds)}", *overrides, "-m"]
-            for (env, agent), seeds in groups.items()]
+             env_sweep(envs), f"agent={','.join(agents)}", f"seed={','.join(seeds)}",
+             *overrides, "-m"]
+            for envs, agents, seeds in relaunch_groups(runs)]
+
+
+def run_all(cmds: list[list[str]], concurrently: bool) -> int:
+    """Run the multiruns; through a scheduler all at once (each waits for its own array), else in turn."""
+    if not concurrently:
+        return max((subprocess.run(c, check=False).returncode for c in cmds), default=0)
+    procs = [subprocess.Popen(c) for c in cmds]
+    return max((p.wait() for p in procs), default=0)
 
 
 def launcher_settings(benchmark: str, overrides: list[str]) -> dict:
@@ -107,7 +142,7 @@ def launcher_settings(benchmark: str, overrides: list[str]) -> dict:
 def command(benchmark: str, agents: list[str], seeds: list[str], overrides: list[str],
             tasks: list[str] | None = None) -> list[str]:
     """The multirun; ``tasks`` narrows the benchmark's env sweep (the config keeps the whole benchmark)."""
-    narrow = [f"hydra.sweeper.params.env={','.join(tasks)}"] if tasks else []
+    narrow = [env_sweep(tasks)] if tasks else []
     return [sys.executable, str(ROOT / "src" / "run.py"), f"+benchmark={benchmark}", *narrow,
             f"agent={','.join(agents)}", f"seed={','.join(seeds)}", *overrides, "-m"]
 
@@ -163,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             if not cmds:
                 print("nothing to relaunch")
             for c in cmds:
-                print("relaunch: " + " ".join(shlex.quote(x) for x in c))
-                if not args.dry_run:
-                    subprocess.run(c, check=False)
+                print("relaunch: " + " ".join(shlex.quote(x) for x in c), flush=True)
+            if cmds and not args.dry_run:
+                return run_all(cmds, concurrently=bool(launcher_settings(args.benchmark, overrides)))
         return 0
     if args.dry_run:
         width = max(len(r["run_dir"]) for r in runs)

@@ -133,6 +133,27 @@ def test_report_command_writes_figures_and_tables(results, tmp_path):
     index = (out / "index.md").read_text()
     assert "8 runs" in index and "![curves_dmc](curves_dmc.png)" in index
 
+    # Success tasks judged by return too: curves, table (reach only), P(X > Y) both ways, steps to a threshold.
+    assert (out / "returns_metaworld.png").stat().st_size > 5000 and not (out / "returns_dmc.png").exists()
+    by_return = pd.read_csv(out / "results_return.csv").set_index(["task", "agent"])
+    assert set(by_return.index) == {("reach", "ace"), ("reach", "sac")}
+    for agent in ("ace", "sac"):
+        finals = [pd.read_csv(results / "metaworld/reach" / agent / f"seed={s}" / "eval.csv")["return"].iloc[-1]
+                  for s in (1, 2)]
+        assert by_return.loc[("reach", agent), "mean"] == pytest.approx(np.mean(finals))
+    pairs = pd.read_csv(out / "improvement.csv").set_index(["judged_by", "x", "y"])
+    assert set(pairs.index) == {(j, x, y) for j in ("task metric", "return") for x, y in (("ace", "sac"), ("sac", "ace"))}
+    for judged_by in ("task metric", "return"):  # ties count half: the two directions sum to 1
+        assert pairs.loc[(judged_by, "ace", "sac"), "p_x_beats_y"] + pairs.loc[(judged_by, "sac", "ace"),
+                                                                                 "p_x_beats_y"] == pytest.approx(1.0)
+    assert pairs.loc[("task metric", "ace", "sac"), "n_tasks"] == 2 and pairs.loc[("return", "ace", "sac"), "n_tasks"] == 2
+    steps = pd.read_csv(out / "steps_to_threshold.csv")
+    assert set(steps["task"]) == {"reach", "cheetah-run"} and (steps["n_seeds"] == 2).all()
+    assert set(steps.loc[steps["task"] == "cheetah-run", "judged_by"]) == {"return >= 0.8 x best agent's final"}
+    for section in ("## Success tasks by episode return", "## Probability of improvement", "## Steps to a threshold",
+                    "![returns_metaworld](returns_metaworld.png)"):
+        assert section in index
+
     # Videos: a poster per task and agent (the lowest seed's latest video, its last frame), linking to a copy
     # of that video, and every run's latest video linked where it lies.
     runs = sorted(p.parent for p in results.rglob("final.json"))

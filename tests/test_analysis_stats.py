@@ -10,7 +10,8 @@ from scipy import stats as sps
 
 from analysis.reference import load_paper_results
 from analysis.runs import variant_of
-from analysis.scores import aggregate, final_scores, normalized_scores, paper_aggregate, results_table
+from analysis.scores import (aggregate, as_returns, final_scores, improvement_table, normalized_scores, paper_aggregate,
+                             results_table, steps_to_threshold)
 from analysis.stats import bootstrap_ci, iqm, mean, stratified_bootstrap_ci
 
 
@@ -215,3 +216,37 @@ def test_probability_of_improvement_agrees_with_mann_whitney_and_covers_the_trut
     assert p == pytest.approx(u / (40 * 30))
     truth = 0.6382  # P(N(0.5,1) > N(0,1)) = Phi(0.5 / sqrt(2))
     assert lo < truth < hi and 0.1 < hi - lo < 0.4
+
+
+def test_success_tasks_judged_by_return(evals):
+    """At small budgets success is often 0 for every agent: the same runs judged by their return."""
+    final = final_scores(as_returns(evals)).set_index(["task", "agent", "seed"])["score"]
+    assert final[("hammer", "ace", 1)] == 0.0 and final[("cheetah-run", "ace", 1)] == 800.0
+    assert set(as_returns(evals)["task_metric"]) == {"return"} and set(evals["task_metric"]) == {"success", "return"}
+
+
+def test_steps_to_threshold_takes_the_median_first_step_over_seeds():
+    # Seed 1 reaches 0.5 at step 200, seed 2 at step 300, seed 3 never: median of (200, 300, never) = 300.
+    curves = {1: [0.1, 0.6, 0.2], 2: [0.0, 0.4, 0.9], 3: [0.0, 0.1, 0.2]}
+    rows = [("metaworld", "hammer", "success", "ace", "ACE", seed, 100 * (i + 1), 0.0, v)
+            for seed, values in curves.items() for i, v in enumerate(values)]
+    rows += [("metaworld", "hammer", "success", "sac", "SAC", seed, 100 * (i + 1), 0.0, 0.0)
+             for seed in (1, 2, 3) for i in range(3)]
+    table = steps_to_threshold(_evals(rows), {("metaworld", "hammer"): 0.5}).set_index("agent")
+    assert table.loc["ace", "median_step"] == 300 and table.loc["ace", "n_reached"] == 2
+    assert np.isnan(table.loc["sac", "median_step"]) and table.loc["sac", "n_reached"] == 0
+    assert (table["n_seeds"] == 3).all() and (table["threshold"] == 0.5).all()
+    assert steps_to_threshold(_evals(rows), {("dmc", "cheetah-run"): 1.0}).empty  # only listed tasks
+
+
+def test_improvement_table_has_every_ordered_pair_on_shared_tasks(evals):
+    table = improvement_table(final_scores(evals), reps=300).set_index(["x", "y"])
+    # ACE's runs beat SAC's on both tasks in every pairing: P = 1, and its complement 0.
+    assert table.loc[("ace", "sac"), "p_x_beats_y"] == 1.0 and table.loc[("sac", "ace"), "p_x_beats_y"] == 0.0
+    assert table.loc[("ace", "sac"), "n_tasks"] == 2 and len(table) == 2
+    ablation = final_scores(evals)
+    ablation = pd.concat([ablation, ablation[(ablation["agent"] == "sac") & (ablation["task"] == "hammer")]
+                          .assign(agent="ace_reset_only", variant="ACE reset-only")])
+    table = improvement_table(ablation, reps=300).set_index(["x", "y"])
+    assert table.loc[("ace", "ace_reset_only"), "n_tasks"] == 1  # only the task both ran
+    assert table.loc[("ace_reset_only", "sac"), "p_x_beats_y"] == 0.5  # identical runs: ties count half

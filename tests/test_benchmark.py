@@ -100,3 +100,58 @@ def test_dry_run_prints_the_sbatch_parameters(tmp_path):
                  "max_num_timeout=20", "array_parallelism=64"):
         assert part in launcher, part
     assert not (tmp_path / "runs").exists() and not (tmp_path / ".submitit").exists()
+
+
+def _launcher_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_launcher", ROOT / "launchers" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_several_tasks_narrow_the_sweep_as_one_quoted_value():
+    """A bare ``hydra.sweeper.params.env=a,b`` is refused by Hydra ("Sweeping over Hydra's configuration is not
+    supported"): several tasks travel as one quoted value that the sweeper then splits."""
+    launcher = _launcher_module()
+    parser = OverridesParser.create()
+    (narrow,) = parser.parse_overrides([launcher.env_sweep(["metaworld/door-open", "metaworld/plate-slide"])])
+    assert not narrow.is_sweep_override() and narrow.value() == "metaworld/door-open,metaworld/plate-slide"
+    (env,) = parser.parse_overrides([f"env={narrow.value()}"])
+    assert list(env.sweep_iterator()) == ["metaworld/door-open", "metaworld/plate-slide"]
+    assert launcher.env_sweep(["metaworld/hammer"]) == "hydra.sweeper.params.env=metaworld/hammer"
+
+
+def test_relaunch_groups_missing_runs_into_few_multiruns():
+    """A fresh launch is one multirun (one SLURM array keeping every slot busy), not one per task and agent."""
+    launcher = _launcher_module()
+    envs, agents, seeds = ("metaworld/a", "metaworld/b"), ("ace", "sac"), (1, 2, 3)
+    runs = [{"env": e, "agent": a, "seed": s, "state": "missing"} for e in envs for a in agents for s in seeds]
+    assert launcher.relaunch_groups(runs) == [(list(envs), list(agents), ["1", "2", "3"])]
+    for r in runs:  # some done or running: the rest in as few products as they form
+        if (r["env"], r["agent"]) == ("metaworld/a", "ace") and r["seed"] < 3:
+            r["state"] = "done"
+        if r["env"] == "metaworld/b" and r["seed"] == 1:
+            r["state"] = "running"
+    groups = launcher.relaunch_groups(runs)
+    assert sorted(groups) == sorted([(["metaworld/a"], ["ace"], ["3"]), (["metaworld/a"], ["sac"], ["1", "2", "3"]),
+                                     (["metaworld/b"], ["ace", "sac"], ["2", "3"])])
+    covered = {(e, a, s) for es, as_, ss in groups for e in es for a in as_ for s in ss}
+    assert covered == {(r["env"], r["agent"], str(r["seed"])) for r in runs if r["state"] in ("missing", "failed")}
+
+
+def test_the_cpu_study_is_one_preset_and_budget_under_the_papers_protocol():
+    with composer(CONF) as compose:
+        cfg = compose(["+benchmark=mw_cpu"], return_hydra_config=True)
+        params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
+        listed = OmegaConf.to_container(cfg.benchmark.tasks)
+        (override,) = OverridesParser.create().parse_overrides([f"env={params['env']}"])
+        assert list(override.sweep_iterator()) == list(listed) and len(listed) == 3
+        for env in listed:
+            for agent in ("ace", "sac", "ace_causal_only", "ace_reset_only"):
+                run = compose(["+benchmark=mw_cpu", f"env={env}", f"agent={agent}"])
+                assert run.train.total_steps == listed[env]["budget"] == 60_000
+                assert (run.preset.name, run.agent.width, run.agent.batch_size) == ("cpu", 128, 128)
+                assert run.env.goals == "fixed" and run.env.metric == listed[env]["metric"] == "success"
+                assert run.experiment == "mw_cpu" and run.eval.episodes == 1 and run.eval.every == 5000
