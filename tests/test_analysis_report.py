@@ -226,9 +226,11 @@ def test_notebook_runs_headless_and_shows_every_figure(results, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 8  # 2 curve grids, 2 aggregate figures, ablation, 2 causal-weight figures, wall-clock
+    # 2 curve grids, reach by return, 2 aggregate figures, ablation, 2 causal-weight figures, wall-clock
+    assert len(images) == 9
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     assert "cheetah-run" in html and "(n=2)" in html
+    assert "P(X &gt; Y)" in html and "return &gt;= 0.8 x best agent" in html  # improvement and steps tables
     assert html.count("<video ") == 8 and html.count("data:video/mp4;base64,") == 8  # each run's latest video
     # The BASELINES parameter picks the sources: SimbaV2's SAC only (it has cheetah-run, not reach).
     assert "SAC, SimbaV2 repo [other codebase]" in html and "TD-MPC2 repo [other codebase]" not in html
@@ -267,3 +269,26 @@ def test_wandb_history_converts_like_run_folders(tmp_path):
     assert set(df["variant"]) == {"ACE"} and set(df["seed"]) == {3} and set(df["step"]) == {400}
     assert list(df.columns) == LONG_COLUMNS
     json.dumps(df.to_dict("records"))  # plain values
+
+
+def test_exported_evidence_reproduces_the_report_without_checkpoints(results, tmp_path):
+    from analysis.export import export
+
+    shipped = tmp_path / "shipped"
+    proc = subprocess.run([sys.executable, "-m", "analysis.export", str(results), str(shipped)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "of 8 runs" in proc.stdout
+    names = {p.name for p in shipped.rglob("*") if p.is_file()}
+    assert {"eval.csv", "train.csv", "causal_weights.csv", "config.yaml", "run_info.json", "final.json"} <= names
+    assert not [p for p in shipped.rglob("*") if p.suffix in (".pt", ".mp4", ".lock")]
+    original, copy = (build_report(r, reps=200, baselines="none") for r in (results, shipped))
+    pd.testing.assert_frame_equal(original.results, copy.results)
+    pd.testing.assert_frame_equal(original.improvement, copy.improvement)
+
+    unfinished = tmp_path / "unfinished"
+    export(shipped, unfinished)
+    (unfinished / "dmc/cheetah-run/sac/seed=2/final.json").unlink()
+    proc = subprocess.run([sys.executable, "-m", "analysis.export", str(unfinished), str(tmp_path / "again")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "1 of 8 runs are unfinished" in proc.stderr
