@@ -12,15 +12,16 @@ trains nothing. Without it the command is executed (Hydra's launcher: local by d
 lock is held by a live process, or its SLURM job is queued), failed (neither finished nor running;
 with the reason the run recorded, e.g. a divergence) or missing. ``--relaunch`` launches the failed
 and missing runs only, as few multiruns as their (tasks x agents x seeds) products allow; through
-SLURM these are submitted together (with ``--dry-run``: prints the commands). A run whose job is
-still pending (never started) counts as missing: a relaunch then queues it twice, and the folder's
-lock lets only one of the two train.
+SLURM these are submitted together (with ``--dry-run``: prints the commands). A run whose job waits
+in the queue without a folder yet is found from submitit's record of it (``runs/<experiment>/.submitit``)
+and counts as running, so a relaunch does not queue it twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import shlex
 import subprocess
 import sys
@@ -73,12 +74,47 @@ def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[st
 
 
 def _queued_job_ids() -> set[str] | None:
-    """Job ids in the SLURM queue, or None where there is no SLURM."""
+    """Job ids in the SLURM queue, one per array task (``-r``: a pending array is not one ``12_[0-9]``
+    line), or None where there is no SLURM."""
     try:
-        out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return set(out.stdout.split()) if out.returncode == 0 else None
+
+
+def queued_runs(submitit_dir: Path, queued: set[str]) -> dict[tuple[str, str, int], str]:
+    """(env, agent, seed) -> job id of the queued jobs submitted from ``submitit_dir``.
+
+    A job that has not started yet has no run folder; submitit keeps what it will run in
+    ``<job id>/<job id>_submitted.pkl``: Hydra's overrides for that run. Without this, a run waiting in
+    the queue counts as missing and a relaunch queues it a second time.
+    """
+    found = {}
+    for job in queued:
+        pkl = submitit_dir / job / f"{job}_submitted.pkl"
+        try:
+            with pkl.open("rb") as f:
+                overrides = pickle.load(f).args[0]
+            values = dict(o.split("=", 1) for o in overrides if "=" in o and not o.startswith("+"))
+            found[(values["env"], values["agent"], int(values["seed"]))] = job
+        except Exception:  # not ours, not readable, or not a Hydra job: nothing to say about it
+            continue
+    return found
+
+
+def run_states(runs: list[dict]) -> None:
+    """Set each run's ``state`` and ``detail`` from its folder, its lock and the SLURM queue."""
+    queued = _queued_job_ids()
+    waiting = {}
+    if queued:
+        for experiment in {r["experiment"] for r in runs}:
+            waiting.update(queued_runs(Path("runs") / experiment / ".submitit", queued))
+    for r in runs:
+        r["state"], r["detail"] = RunFolder(r["run_dir"]).state(r["budget"], queued)
+        job = waiting.get((r["env"], r["agent"], r["seed"]))
+        if r["state"] in ("missing", "failed") and job is not None:
+            r["state"], r["detail"] = "running", f"SLURM job {job} in the queue"
 
 
 def env_sweep(envs: list[str]) -> str:
@@ -184,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd = command(args.benchmark, agents, seeds, overrides, tasks)
     if args.status or args.relaunch:
-        queued = _queued_job_ids()
-        for r in runs:
-            r["state"], r["detail"] = RunFolder(r["run_dir"]).state(r["budget"], queued)
+        run_states(runs)
         if args.status:
             width = max(len(r["run_dir"]) for r in runs)
             for r in runs:

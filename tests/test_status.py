@@ -66,3 +66,26 @@ def test_unknown_task_filter_is_rejected(tmp_path):
     proc = subprocess.run([*BENCH, "--tasks", "mujoco/hoper", "--status"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 2 and "--tasks mujoco/hoper not in benchmark ace29" in proc.stderr
+
+
+def test_a_run_waiting_in_the_queue_is_not_relaunched(tmp_path):
+    """A queued job that has not started has no folder; submitit's record of it names the run."""
+    import importlib.util
+    import pickle
+
+    from submitit.core.utils import DelayedSubmission
+
+    spec = importlib.util.spec_from_file_location("benchmark_launcher", ROOT / "launchers" / "benchmark.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    submitit_dir = tmp_path / "runs" / "mw_cpu" / ".submitit"
+    for job, env, seed in (("12_0", "metaworld/door-open", 1), ("12_1", "metaworld/door-open", 2)):
+        (submitit_dir / job).mkdir(parents=True)
+        submission = DelayedSubmission(print, [f"env={env}", "+benchmark=mw_cpu", "agent=sac", f"seed={seed}"],
+                                       "hydra.sweep.dir", 0, f"job_id_for_{seed - 1}", {})
+        with (submitit_dir / job / f"{job}_submitted.pkl").open("wb") as f:
+            pickle.dump(submission, f)
+    (submitit_dir / "13_0").mkdir()
+    (submitit_dir / "13_0" / "13_0_submitted.pkl").write_bytes(b"not a pickle")
+    # 12_1 has left the queue (it started or ended: its folder tells), 13_0 is unreadable: both ignored.
+    assert launcher.queued_runs(submitit_dir, {"12_0", "13_0", "99_9"}) == {("metaworld/door-open", "sac", 1): "12_0"}
