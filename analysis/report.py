@@ -185,8 +185,9 @@ def write_report(report: Report, out: str | Path, formats: tuple[str, ...] = ("p
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = write_results(report.results, out, baselines=report.baseline_results)
+    runs = report.runs.drop(columns=["run_dir"])  # absolute paths of this machine; "run" is relative to the folder
     for name, table in (("aggregates", report.aggregates), ("curves", report.curves), ("final_scores", report.final),
-                        ("runs", report.runs)):
+                        ("runs", runs)):
         atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
         written.append(out / f"{name}.csv")
     if report.paper_aggregates is not None:
