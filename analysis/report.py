@@ -149,7 +149,7 @@ def _add_returns_and_comparisons(report: Report, evals: pd.DataFrame, reps: int,
     report.improvement = pd.concat(pairs, ignore_index=True)
     best_return = final_returns.groupby(["domain", "task", "agent"])["score"].mean().groupby(["domain", "task"]).max()
     by_metric = scores.steps_to_threshold(
-        evals, {k: success_threshold for k in set(zip(success_tasks["domain"], success_tasks["task"]))})
+        evals, {k: success_threshold for k in set(zip(success_tasks["domain"], success_tasks["task"], strict=True))})
     by_return = scores.steps_to_threshold(scores.as_returns(evals),
                                           {k: return_fraction * v for k, v in best_return.items()})
     report.thresholds = pd.concat([by_metric.assign(judged_by="success"),
@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--success-threshold", type=float, default=0.5,
                    help="steps-to-threshold table: the success rate to reach (default 0.5)")
     p.add_argument("--return-fraction", type=float, default=0.8,
-                   help="steps-to-threshold table: the fraction of the best agent's final return to reach (default 0.8)")
+                   help="steps-to-threshold table: the fraction of the best agent's final return to reach "
+                        "(default 0.8)")
     p.add_argument("--baselines", default="all",
                    help="published curves of other codebases to show where tasks match: all (default), none, or "
                         f"a comma-separated list of {', '.join(published_baselines.SOURCES)}")

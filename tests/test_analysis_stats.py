@@ -10,8 +10,16 @@ from scipy import stats as sps
 
 from analysis.reference import load_paper_results
 from analysis.runs import variant_of
-from analysis.scores import (aggregate, as_returns, final_scores, improvement_table, normalized_scores, paper_aggregate,
-                             results_table, steps_to_threshold)
+from analysis.scores import (
+    aggregate,
+    as_returns,
+    final_scores,
+    improvement_table,
+    normalized_scores,
+    paper_aggregate,
+    results_table,
+    steps_to_threshold,
+)
 from analysis.stats import bootstrap_ci, iqm, mean, stratified_bootstrap_ci
 
 
