@@ -132,7 +132,8 @@ def build_report(root: str | Path, paper_csv: str | Path | None = PAPER_CSV, rep
 
 def _add_returns_and_comparisons(report: Report, evals: pd.DataFrame, reps: int, conf: float, seed: int,
                                  last_evals: int, success_threshold: float, return_fraction: float) -> None:
-    """Return curves and table of the success tasks, P(X > Y) and the steps to a threshold."""
+    """Return curves and table of the success tasks, P(X > Y) and the steps to a threshold (by return
+    only where the best agent's final return is positive: a fraction of it is no bar otherwise)."""
     success_tasks = evals[evals["task_metric"] == "success"]
     final_returns = scores.final_scores(scores.as_returns(evals), last_evals=last_evals)
     if len(success_tasks):
@@ -151,7 +152,7 @@ def _add_returns_and_comparisons(report: Report, evals: pd.DataFrame, reps: int,
     by_metric = scores.steps_to_threshold(
         evals, {k: success_threshold for k in set(zip(success_tasks["domain"], success_tasks["task"], strict=True))})
     by_return = scores.steps_to_threshold(scores.as_returns(evals),
-                                          {k: return_fraction * v for k, v in best_return.items()})
+                                          {k: return_fraction * v for k, v in best_return.items() if v > 0})
     report.thresholds = pd.concat([by_metric.assign(judged_by="success"),
                                    by_return.assign(judged_by=f"return >= {return_fraction:g} x best agent's final")],
                                   ignore_index=True)
@@ -240,7 +241,7 @@ def _write_index(report: Report, out: Path, formats: tuple[str, ...], posters: d
                   to_markdown(improvement_display(report.improvement))]
     if report.thresholds is not None and len(report.thresholds):
         lines += ["## Steps to a threshold", "",
-                  "Median over seeds of the first evaluated step at which a seed reaches the threshold "
+                  "Lower median over seeds of the first evaluated step at which a seed reaches the threshold "
                   "(never: fewer than half the seeds reached it), and how many seeds reached it.", "",
                   to_markdown(threshold_display(report.thresholds))]
     lines += ["## Figures", ""]

@@ -145,8 +145,8 @@ def steps_to_threshold(evals: pd.DataFrame, thresholds: dict[tuple[str, str], fl
     """The first evaluated step at which each run's score reaches its task's threshold, per task and agent.
 
     ``thresholds`` maps (domain, task) to a score. Per task and agent: how many seeds reached it, and
-    the median over seeds of their first step, with a seed that never reached it counted as never
-    (so the median is NaN when fewer than half the seeds reached it).
+    the lower median over seeds of their first step (always a step that was evaluated), with a seed
+    that never reached it counted as never: NaN unless at least half the seeds reached it.
     """
     rows = []
     scored = with_score(evals)
@@ -158,7 +158,7 @@ def steps_to_threshold(evals: pd.DataFrame, thresholds: dict[tuple[str, str], fl
         for _, run in g.sort_values("step").groupby("run", sort=True):
             hit = run.loc[run["score"] >= level, "step"]
             firsts.append(float(hit.iloc[0]) if len(hit) else np.inf)
-        median = float(np.median(firsts))
+        median = sorted(firsts)[(len(firsts) - 1) // 2]
         rows.append((domain, task, metric, agent, variant, level, sum(np.isfinite(firsts)), len(firsts),
                      median if np.isfinite(median) else np.nan))
     return pd.DataFrame(rows, columns=[*TASK_KEYS, *AGENT_KEYS, "threshold", "n_reached", "n_seeds",

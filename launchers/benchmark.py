@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
 import shlex
 import subprocess
 import sys
@@ -74,10 +75,10 @@ def plan(benchmark: str, agents: list[str], seeds: list[str], overrides: list[st
 
 
 def _queued_job_ids() -> set[str] | None:
-    """Job ids in the SLURM queue, one per array task (``-r``: a pending array is not one ``12_[0-9]``
-    line), or None where there is no SLURM."""
+    """This user's job ids in the SLURM queue, one per array task (``-r``: a pending array is not one
+    ``12_[0-9]`` line), or None where there is no SLURM."""
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return set(out.stdout.split()) if out.returncode == 0 else None
@@ -96,10 +97,15 @@ def queued_runs(submitit_dir: Path, queued: set[str]) -> dict[tuple[str, str, in
         try:
             with pkl.open("rb") as f:
                 overrides = pickle.load(f).args[0]
-            values = dict(o.split("=", 1) for o in overrides if "=" in o and not o.startswith("+"))
-            found[(values["env"], values["agent"], int(values["seed"]))] = job
-        except Exception:  # not ours, not readable, or not a Hydra job: nothing to say about it
+        except FileNotFoundError:  # another experiment's job, or another user's
             continue
+        except Exception as e:  # ours but unreadable (e.g. written by another submitit or Hydra version)
+            print(f"warning: cannot read queued job {job} ({pkl}: {e}); if it is one of these runs, a relaunch "
+                  "queues it again (its lock lets only one train)", file=sys.stderr)
+            continue
+        values = dict(o.split("=", 1) for o in overrides if isinstance(o, str) and "=" in o and not o.startswith("+"))
+        if {"env", "agent", "seed"} <= values.keys() and values["seed"].isdigit():
+            found[(values["env"], values["agent"], int(values["seed"]))] = job
     return found
 
 
@@ -120,8 +126,11 @@ def run_states(runs: list[dict]) -> None:
 def env_sweep(envs: list[str]) -> str:
     """The override narrowing the benchmark's env sweep; several tasks are quoted, as Hydra refuses
     a bare comma list on a hydra.* key ("Sweeping over Hydra's configuration is not supported")."""
+    bad = [e for e in envs if not re.fullmatch(r"[\w./-]+", e)]
+    if bad:
+        raise ChoiceError(f"task name {bad[0]!r} has characters a sweep cannot carry (letters, digits, _ . / - only)")
     value = ",".join(envs)
-    return f"hydra.sweeper.params.env={value!r}" if len(envs) > 1 else f"hydra.sweeper.params.env={value}"
+    return f"hydra.sweeper.params.env='{value}'" if len(envs) > 1 else f"hydra.sweeper.params.env={value}"
 
 
 def relaunch_groups(runs: list[dict]) -> list[tuple[list[str], list[str], list[str]]]:
@@ -157,11 +166,16 @@ def relaunch_commands(benchmark: str, runs: list[dict], overrides: list[str]) ->
 
 
 def run_all(cmds: list[list[str]], concurrently: bool) -> int:
-    """Run the multiruns; through a scheduler all at once (each waits for its own array), else in turn."""
-    if not concurrently:
-        return max((subprocess.run(c, check=False).returncode for c in cmds), default=0)
-    procs = [subprocess.Popen(c) for c in cmds]
-    return max((p.wait() for p in procs), default=0)
+    """Run the multiruns; through a scheduler all at once (each waits for its own array), else in turn.
+
+    Returns 0 if every multirun succeeded, else the first failure's status (1 for one killed by a signal).
+    """
+    if concurrently:
+        procs = [subprocess.Popen(c) for c in cmds]
+        codes = [p.wait() for p in procs]
+    else:
+        codes = [subprocess.run(c, check=False).returncode for c in cmds]
+    return next((c if c > 0 else 1 for c in codes if c), 0)
 
 
 def launcher_settings(benchmark: str, overrides: list[str]) -> dict:
@@ -234,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             for c in cmds:
                 print("relaunch: " + " ".join(shlex.quote(x) for x in c), flush=True)
             if cmds and not args.dry_run:
-                return run_all(cmds, concurrently=bool(launcher_settings(args.benchmark, overrides)))
+                through_slurm = launcher_settings(args.benchmark, overrides).get("launcher") == "SlurmLauncher"
+                return run_all(cmds, concurrently=through_slurm)
         return 0
     if args.dry_run:
         width = max(len(r["run_dir"]) for r in runs)

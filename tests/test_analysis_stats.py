@@ -245,6 +245,15 @@ def test_steps_to_threshold_takes_the_median_first_step_over_seeds():
     assert np.isnan(table.loc["sac", "median_step"]) and table.loc["sac", "n_reached"] == 0
     assert (table["n_seeds"] == 3).all() and (table["threshold"] == 0.5).all()
     assert steps_to_threshold(_evals(rows), {("dmc", "cheetah-run"): 1.0}).empty  # only listed tasks
+    # Four seeds: two reach it (at 200 and 300): the lower median is 300, a step that was evaluated;
+    # with one of four it is never.
+    four = rows + [("metaworld", "hammer", "success", "ace", "ACE", 4, 100 * (i + 1), 0.0, 0.0) for i in range(3)]
+    table = steps_to_threshold(_evals(four), {("metaworld", "hammer"): 0.5}).set_index("agent")
+    assert table.loc["ace", "median_step"] == 300 and table.loc["ace", "n_reached"] == 2
+    one_of_four = [r for r in four if not (r[3] == "ace" and r[5] == 2)]
+    one_of_four += [("metaworld", "hammer", "success", "ace", "ACE", 2, 100 * (i + 1), 0.0, 0.0) for i in range(3)]
+    assert np.isnan(steps_to_threshold(_evals(one_of_four), {("metaworld", "hammer"): 0.5}).set_index("agent")
+                    .loc["ace", "median_step"])
 
 
 def test_improvement_table_has_every_ordered_pair_on_shared_tasks(evals):

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import CONF, ROOT
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -155,3 +156,15 @@ def test_the_cpu_study_is_one_preset_and_budget_under_the_papers_protocol():
                 assert (run.preset.name, run.agent.width, run.agent.batch_size) == ("cpu", 128, 128)
                 assert run.env.goals == "fixed" and run.env.metric == listed[env]["metric"] == "success"
                 assert run.experiment == "mw_cpu" and run.eval.episodes == 1 and run.eval.every == 5000
+
+
+def test_a_relaunch_fails_when_any_multirun_fails_or_is_killed():
+    launcher = _launcher_module()
+    ok, fail, killed = ([sys.executable, "-c", code] for code in
+                        ("pass", "raise SystemExit(3)", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    for concurrently in (False, True):
+        assert launcher.run_all([ok, ok], concurrently) == 0
+        assert launcher.run_all([ok, fail], concurrently) == 3
+        assert launcher.run_all([killed, ok], concurrently) == 1  # a negative status is no success
+    with pytest.raises(launcher.ChoiceError, match="characters a sweep cannot carry"):
+        launcher.env_sweep(["metaworld/a", "metaworld/b=c"])

@@ -68,24 +68,32 @@ def test_unknown_task_filter_is_rejected(tmp_path):
     assert proc.returncode == 2 and "--tasks mujoco/hoper not in benchmark ace29" in proc.stderr
 
 
-def test_a_run_waiting_in_the_queue_is_not_relaunched(tmp_path):
+def test_a_run_waiting_in_the_queue_is_not_relaunched(tmp_path, capsys):
     """A queued job that has not started has no folder; submitit's record of it names the run."""
     import importlib.util
-    import pickle
 
+    import cloudpickle
+    from hydra.core.singleton import Singleton
     from submitit.core.utils import DelayedSubmission
 
     spec = importlib.util.spec_from_file_location("benchmark_launcher", ROOT / "launchers" / "benchmark.py")
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
     submitit_dir = tmp_path / "runs" / "mw_cpu" / ".submitit"
+    with launcher.composer() as compose:  # Hydra's state, as the submitit launcher pickles it with each job
+        compose(["+benchmark=mw_cpu"])
+        state = Singleton.get_state()
     for job, env, seed in (("12_0", "metaworld/door-open", 1), ("12_1", "metaworld/door-open", 2)):
         (submitit_dir / job).mkdir(parents=True)
         submission = DelayedSubmission(print, [f"env={env}", "+benchmark=mw_cpu", "agent=sac", f"seed={seed}"],
-                                       "hydra.sweep.dir", 0, f"job_id_for_{seed - 1}", {})
+                                       "hydra.sweep.dir", 0, f"job_id_for_{seed - 1}", state)
         with (submitit_dir / job / f"{job}_submitted.pkl").open("wb") as f:
-            pickle.dump(submission, f)
+            cloudpickle.dump(submission, f)  # as submitit writes it
     (submitit_dir / "13_0").mkdir()
     (submitit_dir / "13_0" / "13_0_submitted.pkl").write_bytes(b"not a pickle")
-    # 12_1 has left the queue (it started or ended: its folder tells), 13_0 is unreadable: both ignored.
-    assert launcher.queued_runs(submitit_dir, {"12_0", "13_0", "99_9"}) == {("metaworld/door-open", "sac", 1): "12_0"}
+    # 12_1 has left the queue (it started or ended: its folder tells); 99_9 is another experiment's job.
+    assert launcher.queued_runs(submitit_dir, {"12_0", "99_9"}) == {("metaworld/door-open", "sac", 1): "12_0"}
+    assert capsys.readouterr().err == ""
+    # A record of ours that cannot be read is said, not silently taken for a missing run.
+    assert launcher.queued_runs(submitit_dir, {"13_0"}) == {}
+    assert "cannot read queued job 13_0" in capsys.readouterr().err
