@@ -89,6 +89,18 @@ def lingam_data(n: int, p: int, seed: int, law: str, density: float = 0.4) -> np
     return X
 
 
+def random_batches(n: int, obs_dim: int, act_dim: int, size: int, seed: int = 0, random_mask: bool = False):
+    """``n`` replay batches of random transitions (numpy, float32), as ``ReplayBuffer.sample`` gives them."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        yield {"obs": rng.normal(size=(size, obs_dim)).astype(np.float32),
+               "action": rng.uniform(-1, 1, size=(size, act_dim)).astype(np.float32),
+               "reward": rng.normal(size=(size, 1)).astype(np.float32),
+               "next_obs": rng.normal(size=(size, obs_dim)).astype(np.float32),
+               "mask": ((rng.uniform(size=(size, 1)) > 0.1).astype(np.float32) if random_mask
+                        else np.ones((size, 1), np.float32))}
+
+
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "WANDB_SILENT": "true"}
     return subprocess.Popen([sys.executable, str(RUN), *args], cwd=cwd, env=env, stdout=subprocess.PIPE,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import compose_cfg, lingam_data, run_cli
+from conftest import compose_cfg, lingam_data, random_batches, run_cli
 
 from ace.agents import make_agent
 from ace.direct_lingam import direct_lingam
@@ -52,13 +52,7 @@ def paper_size_agent(algo: str, *overrides: str):
 
 
 def batches(n: int, size: int = 512, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        yield {"obs": rng.normal(size=(size, OBS)).astype(np.float32),
-               "action": rng.uniform(-1, 1, size=(size, ACT)).astype(np.float32),
-               "reward": rng.normal(size=(size, 1)).astype(np.float32),
-               "next_obs": rng.normal(size=(size, OBS)).astype(np.float32),
-               "mask": np.ones((size, 1), np.float32)}
+    return random_batches(n, OBS, ACT, size, seed)
 
 
 @pytest.mark.parametrize("algo", ["ace", "td3"])

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import compose_cfg, random_batches
 from torch import nn
 
 from ace.agents import ACEAgent
@@ -26,13 +26,7 @@ def make_agent(*overrides, device="cpu"):
 
 
 def batches(n, size=32, seed=0):
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        yield {"obs": rng.normal(size=(size, OBS)).astype(np.float32),
-               "action": rng.uniform(-1, 1, size=(size, ACT)).astype(np.float32),
-               "reward": rng.normal(size=(size, 1)).astype(np.float32),
-               "next_obs": rng.normal(size=(size, OBS)).astype(np.float32),
-               "mask": (rng.uniform(size=(size, 1)) > 0.1).astype(np.float32)}
+    return random_batches(n, OBS, ACT, size, seed, random_mask=True)
 
 
 def test_twin_q_is_two_plain_mlps():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import compose_cfg, random_batches
 
 from ace.agents import ACEAgent, TD3Agent
 from ace.agents.networks import GaussianPolicy, TwinQ
@@ -38,13 +38,7 @@ def _set(net, mp):
 
 
 def batches(n, size=64, seed=0):
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        yield {"obs": rng.normal(size=(size, OBS)).astype(np.float32),
-               "action": rng.uniform(-1, 1, size=(size, ACT)).astype(np.float32),
-               "reward": rng.normal(size=(size, 1)).astype(np.float32),
-               "next_obs": rng.normal(size=(size, OBS)).astype(np.float32),
-               "mask": np.ones((size, 1), np.float32)}
+    return random_batches(n, OBS, ACT, size, seed)
 
 
 def test_bf16_networks_compute_close_to_fp32_and_return_float32():
