@@ -110,10 +110,10 @@ def learning_curves(curves: pd.DataFrame, domain: str, paper: pd.DataFrame | Non
         if any("*" in lab for _, lab in drawn):
             notes.append(UNDOCUMENTED)
         width = max(60, int(18 * fig.get_figwidth()))  # characters of 7-point text across the figure
-        title = "\n".join(textwrap.fill(n, width, subsequent_indent="  ") for n in notes)
+        legend_title = "\n".join(textwrap.fill(n, width, subsequent_indent="  ") for n in notes)
         ncol = min(len(drawn), len(tasks), 3)  # about one entry per panel width
         fig.legend(*zip(*drawn, strict=True), loc="upper center", ncol=ncol, frameon=False, fontsize=8,
-                   title=title, title_fontsize=7, bbox_to_anchor=(0.5, 0.0))
+                   title=legend_title, title_fontsize=7, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(f"{title or domain}: mean over seeds, {int(conf * 100)}% bootstrap band")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig

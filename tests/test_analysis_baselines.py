@@ -279,6 +279,10 @@ def test_learning_curves_hold_the_reference_lines(synthetic):
     assert "not rescaled" in title and "agent steps, each 2 simulator steps" in title and "env_step" in title
     assert bl.UNDOCUMENTED in title
     assert len(report.figures["curves_metaworld_sparse"].legends) == 1
+    # The figure's own title stays the domain's (the legend's notes once leaked into it).
+    assert report.figures["curves_dmc"].get_suptitle() == "dmc: mean over seeds, 95% bootstrap band"
+    assert report.figures["returns_metaworld"].get_suptitle() == (
+        "metaworld, success tasks by episode return: mean over seeds, 95% bootstrap band")
 
 
 # --- baselines stay out of our statistics; the switch --------------------------------------------
