@@ -272,7 +272,8 @@ def threshold_display(table: pd.DataFrame) -> pd.DataFrame:
             step = "never" if np.isnan(r.median_step) else f"{int(r.median_step):,}"
             row[r.agent] = f"{step} ({r.n_reached}/{r.n_seeds})"
         rows.append(row)
-    return pd.DataFrame(rows).fillna("")
+    agents = list(dict.fromkeys(table.sort_values(["variant", "agent"])["agent"]))  # as in the results table
+    return pd.DataFrame(rows).reindex(columns=["task", "threshold", *agents]).fillna("")
 
 
 def main(argv: list[str] | None = None) -> int:
