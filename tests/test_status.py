@@ -68,27 +68,42 @@ def test_unknown_task_filter_is_rejected(tmp_path):
     assert proc.returncode == 2 and "--tasks mujoco/hoper not in benchmark ace29" in proc.stderr
 
 
+#: Written in a child process, as the submitit launcher writes a job's record: the run's overrides and
+#: Hydra's state (its singletons), cloudpickled.
+WRITE_RECORDS = """
+import sys
+from pathlib import Path
+
+import cloudpickle
+from hydra.core.singleton import Singleton
+from submitit.core.utils import DelayedSubmission
+
+from ace.config import composer
+
+submitit_dir = Path(sys.argv[1])
+with composer() as compose:
+    compose(["+benchmark=mw_cpu"])
+    state = Singleton.get_state()
+for job, env, seed in (("12_0", "metaworld/door-open", 1), ("12_1", "metaworld/door-open", 2)):
+    (submitit_dir / job).mkdir(parents=True)
+    submission = DelayedSubmission(print, [f"env={env}", "+benchmark=mw_cpu", "agent=sac", f"seed={seed}"],
+                                   "hydra.sweep.dir", 0, f"job_id_for_{seed - 1}", state)
+    with (submitit_dir / job / f"{job}_submitted.pkl").open("wb") as f:
+        cloudpickle.dump(submission, f)
+"""
+
+
 def test_a_run_waiting_in_the_queue_is_not_relaunched(tmp_path, capsys):
     """A queued job that has not started has no folder; submitit's record of it names the run."""
     import importlib.util
-
-    import cloudpickle
-    from hydra.core.singleton import Singleton
-    from submitit.core.utils import DelayedSubmission
 
     spec = importlib.util.spec_from_file_location("benchmark_launcher", ROOT / "launchers" / "benchmark.py")
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
     submitit_dir = tmp_path / "runs" / "mw_cpu" / ".submitit"
-    with launcher.composer() as compose:  # Hydra's state, as the submitit launcher pickles it with each job
-        compose(["+benchmark=mw_cpu"])
-        state = Singleton.get_state()
-    for job, env, seed in (("12_0", "metaworld/door-open", 1), ("12_1", "metaworld/door-open", 2)):
-        (submitit_dir / job).mkdir(parents=True)
-        submission = DelayedSubmission(print, [f"env={env}", "+benchmark=mw_cpu", "agent=sac", f"seed={seed}"],
-                                       "hydra.sweep.dir", 0, f"job_id_for_{seed - 1}", state)
-        with (submitit_dir / job / f"{job}_submitted.pkl").open("wb") as f:
-            cloudpickle.dump(submission, f)  # as submitit writes it
+    proc = subprocess.run([sys.executable, "-c", WRITE_RECORDS, str(submitit_dir)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     (submitit_dir / "13_0").mkdir()
     (submitit_dir / "13_0" / "13_0_submitted.pkl").write_bytes(b"not a pickle")
     # 12_1 has left the queue (it started or ended: its folder tells); 99_9 is another experiment's job.
