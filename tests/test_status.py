@@ -68,9 +68,13 @@ def test_unknown_task_filter_is_rejected(tmp_path):
     assert proc.returncode == 2 and "--tasks mujoco/hoper not in benchmark ace29" in proc.stderr
 
 
-#: Written in a child process, as the submitit launcher writes a job's record: the run's overrides and
-#: Hydra's state (its singletons), cloudpickled.
-WRITE_RECORDS = """
+#: In a child process, as in the launcher: submitit's records of queued jobs (the run's overrides and
+#: Hydra's state, cloudpickled as the submitit launcher writes them), then what --status reads from them.
+#: (In the test process, unpickling Hydra's state after the rest of the suite tripped over streams
+#: that earlier tests had closed.)
+QUEUED_RECORDS = """
+import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -80,7 +84,11 @@ from submitit.core.utils import DelayedSubmission
 
 from ace.config import composer
 
-submitit_dir = Path(sys.argv[1])
+root, tmp = Path(sys.argv[1]), Path(sys.argv[2])
+spec = importlib.util.spec_from_file_location("benchmark_launcher", root / "launchers" / "benchmark.py")
+launcher = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(launcher)
+submitit_dir = tmp / "runs" / "mw_cpu" / ".submitit"
 with composer() as compose:
     compose(["+benchmark=mw_cpu"])
     state = Singleton.get_state()
@@ -90,25 +98,24 @@ for job, env, seed in (("12_0", "metaworld/door-open", 1), ("12_1", "metaworld/d
                                    "hydra.sweep.dir", 0, f"job_id_for_{seed - 1}", state)
     with (submitit_dir / job / f"{job}_submitted.pkl").open("wb") as f:
         cloudpickle.dump(submission, f)
+(submitit_dir / "13_0").mkdir()
+(submitit_dir / "13_0" / "13_0_submitted.pkl").write_bytes(b"not a pickle")
+found = launcher.queued_runs(submitit_dir, {"12_0", "99_9"})
+print(json.dumps([[*key, job] for key, job in found.items()]))
+print("--- unreadable", file=sys.stderr, flush=True)
+print(json.dumps(launcher.queued_runs(submitit_dir, {"13_0"})))
 """
 
 
-def test_a_run_waiting_in_the_queue_is_not_relaunched(tmp_path, capsys):
+def test_a_run_waiting_in_the_queue_is_not_relaunched(tmp_path):
     """A queued job that has not started has no folder; submitit's record of it names the run."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_launcher", ROOT / "launchers" / "benchmark.py")
-    launcher = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launcher)
-    submitit_dir = tmp_path / "runs" / "mw_cpu" / ".submitit"
-    proc = subprocess.run([sys.executable, "-c", WRITE_RECORDS, str(submitit_dir)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", QUEUED_RECORDS, str(ROOT), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    (submitit_dir / "13_0").mkdir()
-    (submitit_dir / "13_0" / "13_0_submitted.pkl").write_bytes(b"not a pickle")
+    found, unreadable = (json.loads(line) for line in proc.stdout.splitlines())
     # 12_1 has left the queue (it started or ended: its folder tells); 99_9 is another experiment's job.
-    assert launcher.queued_runs(submitit_dir, {"12_0", "99_9"}) == {("metaworld/door-open", "sac", 1): "12_0"}
-    assert capsys.readouterr().err == ""
+    assert found == [["metaworld/door-open", "sac", 1, "12_0"]]
+    before, after = proc.stderr.split("--- unreadable")
+    assert "cannot read queued job" not in before
     # A record of ours that cannot be read is said, not silently taken for a missing run.
-    assert launcher.queued_runs(submitit_dir, {"13_0"}) == {}
-    assert "cannot read queued job 13_0" in capsys.readouterr().err
+    assert unreadable == {} and "warning: cannot read queued job 13_0" in after
