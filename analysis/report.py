@@ -135,7 +135,9 @@ def _add_returns_and_comparisons(report: Report, evals: pd.DataFrame, reps: int,
     """Return curves and table of the success tasks, P(X > Y) and the steps to a threshold (by return
     only where the best agent's final return is positive: a fraction of it is no bar otherwise)."""
     success_tasks = evals[evals["task_metric"] == "success"]
-    final_returns = scores.final_scores(scores.as_returns(evals), last_evals=last_evals)
+    all_returns = scores.as_returns(evals)
+    final_returns = scores.final_scores(all_returns, last_evals=last_evals)
+    pairs = [scores.improvement_table(report.final, reps=reps, conf=conf, seed=seed).assign(judged_by="task metric")]
     if len(success_tasks):
         returns = scores.as_returns(success_tasks)
         report.return_curves = scores.learning_curves(returns, reps=reps, conf=conf, seed=seed)
@@ -143,15 +145,13 @@ def _add_returns_and_comparisons(report: Report, evals: pd.DataFrame, reps: int,
                                                      reps=reps, conf=conf, seed=seed)
         report.return_aggregates = scores.aggregate(scores.normalized_scores(final_returns), reps=reps, conf=conf,
                                                     seed=seed)
-    pairs = [scores.improvement_table(report.final, reps=reps, conf=conf, seed=seed).assign(judged_by="task metric")]
-    if len(success_tasks):
         pairs.append(scores.improvement_table(final_returns, reps=reps, conf=conf, seed=seed)
                      .assign(judged_by="return"))
     report.improvement = pd.concat(pairs, ignore_index=True)
     best_return = final_returns.groupby(["domain", "task", "agent"])["score"].mean().groupby(["domain", "task"]).max()
     by_metric = scores.steps_to_threshold(
         evals, {k: success_threshold for k in set(zip(success_tasks["domain"], success_tasks["task"], strict=True))})
-    by_return = scores.steps_to_threshold(scores.as_returns(evals),
+    by_return = scores.steps_to_threshold(all_returns,
                                           {k: return_fraction * v for k, v in best_return.items() if v > 0})
     report.thresholds = pd.concat([by_metric.assign(judged_by="success"),
                                    by_return.assign(judged_by=f"return >= {return_fraction:g} x best agent's final")],

@@ -179,5 +179,5 @@ def improvement_table(final: pd.DataFrame, reps: int = 2000, conf: float = 0.95,
             if x == y or not common:
                 continue
             p, lo, hi = probability_of_improvement(xs, ys, reps=reps, conf=conf, seed=seed)
-            rows.append((x, y, p, lo, hi, len(common), "+".join(sorted(set(final["task_metric"])))))
-    return pd.DataFrame(rows, columns=["x", "y", "p_x_beats_y", "ci_low", "ci_high", "n_tasks", "judged_by"])
+            rows.append((x, y, p, lo, hi, len(common)))
+    return pd.DataFrame(rows, columns=["x", "y", "p_x_beats_y", "ci_low", "ci_high", "n_tasks"])
