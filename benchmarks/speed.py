@@ -38,6 +38,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from matmul_floor import record_products, replay  # noqa: E402
+
 from ace.agents import ACEAgent  # noqa: E402
 from ace.agents.common import COMPILE_MODES, to_device  # noqa: E402
 from ace.agents.reference import ReferenceACE  # noqa: E402
@@ -136,6 +138,16 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
             host = _update_batch(bs, rng)
             on_device = to_device(host, device)
             runs = [("reference", ref.update, host)] + [(p, a.update, on_device) for p, a in agents.items()]
+            # The hardware's limit: each update's matrix products alone (matmul_floor.py), over a whole
+            # cycle of updates (the actor runs every ``update_interval``).
+            # (A CUDA graph replays its products unseen: then there is no limit to report.)
+            periods, flops = {}, {}
+            for p, a in agents.items():
+                periods[p] = k = a.cfg.update_interval
+                products = record_products(lambda a=a, k=k, b=on_device: [a.update(b) for _ in range(k)])
+                if products:
+                    flops[p] = sum(x.flops for x in products) / k
+                    runs.append((f"products {p}", replay(products), None))
             rates = {}
             # Interleaved twice so that a slow phase of the machine hits all alike.
             for name, fn, batch in runs * 2:
@@ -145,6 +157,11 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
                        "precision": precision, "compile": compile_mode, "threads": torch.get_num_threads(),
                        "reference_per_s": max(rates["reference"]), "ours_per_s": max(rates[precision])}
                 row["ratio"] = row["ours_per_s"] / row["reference_per_s"]
+                if precision in flops:
+                    products_per_s = max(rates[f"products {precision}"]) * periods[precision]
+                    row.update(products_ms=1e3 / products_per_s,
+                               products_gflop_s=flops[precision] * products_per_s / 1e9,
+                               ratio_limit=products_per_s / row["reference_per_s"])
                 rows.append(row)
                 _print_row(row)
 

@@ -177,6 +177,7 @@ def test_the_check_imports_only_what_is_carried_or_in_the_gpu_image(tmp_path, mo
         rows = {(r["part"], r["metric"]): r["value"] for r in csv.DictReader(f)}
     assert float(rows[("run", "steps")]) == 800 and float(rows[("run", "projected_1000k_h")]) > 0
     assert float(rows[("bench", "ratio")]) > 0 and float(rows[("bench", "ours_s")]) > 0
+    assert float(rows[("bench", "ratio_limit")]) > 0  # the update's products timed alone
 
 
 # ----------------------------------------------------------------------------- the helper
