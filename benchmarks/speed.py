@@ -9,7 +9,9 @@
 2. Update step: updates/s of ``ACEAgent.update`` vs the plain official-style update
    (``ace.agents.reference``, float32) at the ``cpu`` preset's size (128 x 2, batch 128), 256 x 3 / 256
    and paper size (1024 x 3, batch 512), for each ``agent.precision`` the device runs fast
-   (``fp32``; ``bf16`` on CPUs with AVX512-BF16/AMX and on CUDA; ``tf32`` on CUDA).
+   (``fp32``; ``bf16`` on CPUs with AVX512-BF16/AMX and on CUDA; ``tf32`` on CUDA). Each row also
+   gives the hardware's limit: the update's matrix products timed alone (``matmul_floor.py``) and
+   ``ratio_limit``, the ratio an update of nothing but those products would reach.
 3. End to end: env steps/s of a short Meta-World reach run with causal discovery on, official
    schedule (lingam, synchronous) vs ours (fast backend, background fit).
 
