@@ -129,27 +129,28 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
     precisions = [p for p in PRECISIONS if precision_problem(p, device) is None]
     with composer() as compose:
         for width, depth, bs in sizes:
-            agents = {}
-            for precision in precisions:
-                cfg = compose([f"agent.width={width}", f"agent.depth={depth}", f"agent.batch_size={bs}",
-                               f"agent.precision={precision}", f"agent.compile={compile_mode}"]).agent
+            def agent(precision: str, mode: str, size: tuple[int, int, int] = (width, depth, bs)) -> ACEAgent:
+                cfg = compose([f"agent.width={size[0]}", f"agent.depth={size[1]}", f"agent.batch_size={size[2]}",
+                               f"agent.precision={precision}", f"agent.compile={mode}"]).agent
                 torch.manual_seed(0)
-                agents[precision] = ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), cfg, device)
+                return ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), cfg, device)
+
+            agents = {precision: agent(precision, compile_mode) for precision in precisions}
             ref = ReferenceACE(agents["fp32"])
             rng = np.random.default_rng(0)
             host = _update_batch(bs, rng)
             on_device = to_device(host, device)
             runs = [("reference", ref.update, host)] + [(p, a.update, on_device) for p, a in agents.items()]
             # The hardware's limit: each update's matrix products alone (matmul_floor.py), over a whole
-            # cycle of updates (the actor runs every ``update_interval``).
-            # (A CUDA graph replays its products unseen: then there is no limit to report.)
+            # cycle of updates (the actor runs every ``update_interval``), recorded from an uncompiled
+            # twin: a compiled update runs the same products, but a CUDA graph replays them unseen.
             periods, flops = {}, {}
-            for p, a in agents.items():
-                periods[p] = k = a.cfg.update_interval
-                products = record_products(lambda a=a, k=k, b=on_device: [a.update(b) for _ in range(k)])
-                if products:
-                    flops[p] = sum(x.flops for x in products) / k
-                    runs.append((f"products {p}", replay(products), None))
+            for p in precisions:
+                twin = agents[p] if compile_mode == "off" else agent(p, "off")
+                periods[p] = k = twin.cfg.update_interval
+                products = record_products(lambda a=twin, k=k, b=on_device: [a.update(b) for _ in range(k)])
+                flops[p] = sum(x.flops for x in products) / k
+                runs.append((f"products {p}", replay(products), None))
             rates = {}
             # Interleaved twice so that a slow phase of the machine hits all alike.
             for name, fn, batch in runs * 2:
@@ -159,11 +160,9 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
                        "precision": precision, "compile": compile_mode, "threads": torch.get_num_threads(),
                        "reference_per_s": max(rates["reference"]), "ours_per_s": max(rates[precision])}
                 row["ratio"] = row["ours_per_s"] / row["reference_per_s"]
-                if precision in flops:
-                    products_per_s = max(rates[f"products {precision}"]) * periods[precision]
-                    row.update(products_ms=1e3 / products_per_s,
-                               products_gflop_s=flops[precision] * products_per_s / 1e9,
-                               ratio_limit=products_per_s / row["reference_per_s"])
+                products_per_s = max(rates[f"products {precision}"]) * periods[precision]
+                row.update(products_ms=1e3 / products_per_s, products_gflop_s=flops[precision] * products_per_s / 1e9,
+                           ratio_limit=products_per_s / row["reference_per_s"])
                 rows.append(row)
                 _print_row(row)
 
