@@ -215,6 +215,19 @@ def _print_row(row: dict) -> None:
           flush=True)
 
 
+def cpu_name() -> str:
+    """The CPU's model and its fast bf16 paths: the update ratios depend on them (an AMX CPU has a higher limit)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    bf16 = [name for name, has in (("AMX", torch.cpu._is_amx_tile_supported()),
+                                   ("AVX512-BF16", torch.cpu._is_avx512_bf16_supported())) if has]
+    return f"{model} ({', '.join(bf16) or 'no fast bf16'})"
+
+
 def parse_sizes(text: str) -> list[tuple[int, int, int]]:
     """``256x2x256,1024x3x512`` -> [(width, depth, batch), ...]."""
     try:
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --device cuda, but CUDA is not available to this torch", file=sys.stderr)
         return 2
     devices = {"auto": ["cpu", "cuda"] if cuda else ["cpu"], "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s), CUDA: {torch.cuda.get_device_name() if cuda else 'none'}")
     rows: list[dict] = []
     try:
@@ -291,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, fieldnames=["machine", *keys])
         w.writeheader()
         for r in rows:
-            w.writerow({"machine": f"{platform.node()} {os.cpu_count()}cpu" + (" cuda" if cuda else ""), **r})
+            w.writerow({"machine": f"{platform.node()} {os.cpu_count()}cpu {cpu_name()}" + (" cuda" if cuda else ""),
+                        **r})
     print(f"wrote {args.out}")
     return 0
 
