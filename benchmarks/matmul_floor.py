@@ -41,6 +41,8 @@ class Product:
 
 @dataclass(frozen=True)
 class TensorSpec:
+    """A tensor argument's layout: enough to make a fresh one that a kernel treats the same way."""
+
     size: tuple[int, ...]
     stride: tuple[int, ...]
     dtype: torch.dtype
