@@ -129,13 +129,9 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
     precisions = [p for p in PRECISIONS if precision_problem(p, device) is None]
     with composer() as compose:
         for width, depth, bs in sizes:
-            def agent(precision: str, mode: str, size: tuple[int, int, int] = (width, depth, bs)) -> ACEAgent:
-                cfg = compose([f"agent.width={size[0]}", f"agent.depth={size[1]}", f"agent.batch_size={size[2]}",
-                               f"agent.precision={precision}", f"agent.compile={mode}"]).agent
-                torch.manual_seed(0)
-                return ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), cfg, device)
-
-            agents = {precision: agent(precision, compile_mode) for precision in precisions}
+            size = [f"agent.width={width}", f"agent.depth={depth}", f"agent.batch_size={bs}"]
+            agents = {p: _bench_agent(compose, [*size, f"agent.precision={p}", f"agent.compile={compile_mode}"], device)
+                      for p in precisions}
             ref = ReferenceACE(agents["fp32"])
             rng = np.random.default_rng(0)
             host = _update_batch(bs, rng)
@@ -146,7 +142,8 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
             # twin: a compiled update runs the same products, but a CUDA graph replays them unseen.
             periods, flops = {}, {}
             for p in precisions:
-                twin = agents[p] if compile_mode == "off" else agent(p, "off")
+                twin = agents[p] if compile_mode == "off" else _bench_agent(
+                    compose, [*size, f"agent.precision={p}", "agent.compile=off"], device)
                 periods[p] = k = twin.cfg.update_interval
                 products = record_products(lambda a=twin, k=k, b=on_device: [a.update(b) for _ in range(k)])
                 flops[p] = sum(x.flops for x in products) / k
@@ -165,6 +162,11 @@ def bench_update(sizes: list[tuple[int, int, int]], seconds: float, rows: list[d
                            ratio_limit=products_per_s / row["reference_per_s"])
                 rows.append(row)
                 _print_row(row)
+
+
+def _bench_agent(compose, overrides: list[str], device: torch.device) -> ACEAgent:
+    torch.manual_seed(0)
+    return ACEAgent(OBS_DIM, ACT_DIM, -np.ones(ACT_DIM), np.ones(ACT_DIM), compose(overrides).agent, device)
 
 
 def _rate(fn, batch, seconds: float, device: torch.device) -> float:
@@ -291,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --device cuda, but CUDA is not available to this torch", file=sys.stderr)
         return 2
     devices = {"auto": ["cpu", "cuda"] if cuda else ["cpu"], "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
-    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    cpu = cpu_name()
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s), CUDA: {torch.cuda.get_device_name() if cuda else 'none'}")
     rows: list[dict] = []
     try:
@@ -304,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, fieldnames=["machine", *keys])
         w.writeheader()
         for r in rows:
-            w.writerow({"machine": f"{platform.node()} {os.cpu_count()}cpu {cpu_name()}" + (" cuda" if cuda else ""),
-                        **r})
+            w.writerow({"machine": f"{platform.node()} {os.cpu_count()}cpu {cpu}" + (" cuda" if cuda else ""), **r})
     print(f"wrote {args.out}")
     return 0
 
